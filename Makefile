@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SAMPLE_DIR := var/sample-run
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test lint sample sentiment-model clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU build, so sentence-transformers never pulls CUDA wheels.
+	$(PY) -m pip install --quiet torch==2.13.0
+	# llama-cpp-python compiles from source here (about 5 minutes on two cores).
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Replays the bundled real sample end to end with the local SmolLM2 server.
+run: install
+	rm -rf $(SAMPLE_DIR)
+	NEWSDESK_DATA_DIR=$(SAMPLE_DIR) $(VENV)/bin/newsdesk run --report $(SAMPLE_DIR)/run_report.json
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Rebuild the committed artifacts from ../shared/data (deterministic).
+sample: install
+	$(PY) -m evals.build_sample
+
+sentiment-model: install
+	$(PY) -m evals.train_sentiment
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""What the nodes need, built once per process and handed to each node factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from newsdesk.settings import Settings
+from tools.catalog import AssetCatalog
+from tools.db import Store
+from tools.embeddings import Embedder, get_embedder
+from tools.lexicon import LexiconSentiment
+from tools.llm import LLMClient
+from tools.news_index import ExactIndex, NewsIndex
+from tools.notify import LogNotifier, Notifier
+from tools.sentiment_classifier import EmbeddingSentimentClassifier
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: Store
+    embedder: Embedder
+    index: NewsIndex
+    catalog: AssetCatalog
+    lexicon: LexiconSentiment
+    classifier: EmbeddingSentimentClassifier
+    llm: LLMClient | None
+    notifier: Notifier
+
+    def llm_for(self, node: str) -> LLMClient | None:
+        """The LLM client when this node is configured to use it, else None."""
+        if self.llm is not None and self.settings.llm_enabled_for(node):
+            return self.llm
+        return None
+
+
+def load_index(store: Store, dimension: int, window: timedelta) -> ExactIndex:
+    """Rebuild the in-memory index from the database so dedup survives a restart."""
+    index = ExactIndex(dimension, window)
+    for row in store.indexed_embeddings():
+        index.add(row.item_id, row.story_id, row.vector, row.published_at, row.verdict == "unique")
+    return index
+
+
+def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool = True) -> Deps:
+    store = Store(settings.resolved_database_url)
+    if migrate:
+        store.migrate()
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    if llm is None and settings.llm_provider != "none":
+        llm = LLMClient(settings)
+    return Deps(
+        settings=settings,
+        store=store,
+        embedder=embedder,
+        index=load_index(
+            store, embedder.dimension, timedelta(minutes=settings.dedup_window_minutes)
+        ),
+        catalog=AssetCatalog.load(),
+        lexicon=LexiconSentiment(),
+        classifier=EmbeddingSentimentClassifier.load(),
+        llm=llm,
+        notifier=LogNotifier(),
+    )

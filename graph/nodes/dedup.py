@@ -1,0 +1,136 @@
+"""dedup: duplicate, related (gray zone) or unique, without spending LLM tokens on copies.
+
+Order of checks, cheapest first: the exact hash; the nearest item inside the time window;
+for anything not a clear duplicate, the nearest historical unique item. Thresholds and the
+gray-zone policy are settings. The verdict is registered (stored, indexed, linked to its
+story) here so the very next item already sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from graph.deps import Deps
+from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.state import DedupVerdict, NewsItem, NewsState
+from prompts import load_prompt
+from tools.llm import LLMError, fence
+from tools.news_index import Neighbor
+
+
+class SameEventAnswer(BaseModel):
+    same_event: bool
+
+
+def classify(
+    similarity: float, duplicate_threshold: float, unique_threshold: float
+) -> str:
+    if similarity > duplicate_threshold:
+        return "duplicate"
+    if similarity < unique_threshold:
+        return "unique"
+    return "gray"
+
+
+def make_dedup(deps: Deps) -> NodeFn:
+    settings = deps.settings
+    dup_t, uniq_t = settings.dedup_duplicate_threshold, settings.dedup_unique_threshold
+
+    def verdict_from(neighbor: Neighbor, kind: str, method: str) -> DedupVerdict:
+        return DedupVerdict(
+            verdict="duplicate" if kind == "duplicate" else "related",
+            method=method,  # type: ignore[arg-type]
+            nearest_id=neighbor.item_id,
+            similarity=round(neighbor.similarity, 4),
+            story_id=neighbor.story_id,
+            reason=f"cosine {neighbor.similarity:.3f} to {neighbor.item_id} ({neighbor.collection})",
+        )
+
+    def ask_same_event(item: NewsItem, neighbor: Neighbor) -> tuple[bool, dict[str, Any]]:
+        llm = deps.llm
+        earlier = deps.store.item_view(neighbor.item_id) or {}
+        earlier_text = " ".join(filter(None, [earlier.get("title"), earlier.get("text")]))
+        if llm is None:
+            return True, {}
+        try:
+            answer = llm.structured(
+                load_prompt("system"),
+                item.body,
+                load_prompt("gray_zone", earlier=fence(earlier_text[:1000])),
+                SameEventAnswer,
+            )
+            return answer.same_event, {"llm_calls": 1}
+        except LLMError as exc:
+            # Unsure and no model to ask: linking to the story costs nothing and loses nothing.
+            return True, {"llm_calls": 1, **fallback_note("dedup", exc)}
+
+    def decide(item: NewsItem, vector: np.ndarray, digest: str) -> tuple[DedupVerdict, dict]:
+        exact = deps.store.find_by_hash(digest)
+        if exact is not None:
+            original_id, story_id = exact
+            return DedupVerdict(
+                verdict="duplicate", method="exact_hash", nearest_id=original_id,
+                similarity=1.0, story_id=story_id, reason=f"same text as {original_id}",
+            ), {}
+        recent = deps.index.nearest_recent(vector, item.published_at)
+        if recent is not None and classify(recent.similarity, dup_t, uniq_t) == "duplicate":
+            return verdict_from(recent, "duplicate", "window"), {}
+        # Not a clear copy of anything recent: an old story resurfacing is still not news.
+        historical = deps.index.nearest_unique(vector)
+        candidates = [n for n in (recent, historical) if n is not None]
+        best = max(candidates, key=lambda n: n.similarity, default=None)
+        if best is None or classify(best.similarity, dup_t, uniq_t) == "unique":
+            return DedupVerdict(
+                verdict="unique", method="historical" if historical else "none",
+                nearest_id=best.item_id if best else None,
+                similarity=round(best.similarity, 4) if best else None,
+                reason="no similar item" if best is None
+                else f"nearest cosine {best.similarity:.3f} is below {uniq_t}",
+            ), {}
+        method = "window" if best.collection == "recent" else "historical"
+        kind = classify(best.similarity, dup_t, uniq_t)
+        if kind == "duplicate":
+            return verdict_from(best, "duplicate", method), {}
+        if settings.gray_zone_policy == "llm":
+            same, extra = ask_same_event(item, best)
+            if not same:
+                return DedupVerdict(
+                    verdict="unique", method=method, nearest_id=best.item_id,
+                    similarity=round(best.similarity, 4),
+                    reason=f"gray zone ({best.similarity:.3f}); LLM: a different event",
+                ), extra
+            return verdict_from(best, "related", method), extra
+        return verdict_from(best, "related", method), {}
+
+    @timed("dedup")
+    def dedup(state: NewsState) -> dict[str, Any]:
+        item = state["item"]
+        vector = np.asarray(state["embedding"], dtype=np.float32)
+        verdict, extra = decide(item, vector, state["content_hash"])
+        if verdict.verdict == "unique":
+            verdict = verdict.model_copy(update={"story_id": deps.store.create_story(item)})
+        deps.store.save_item(item, state["content_hash"], vector, verdict)
+        if verdict.verdict != "unique":
+            deps.store.link_to_story(item.id, verdict)
+        deps.index.add(
+            item.id, verdict.story_id, vector, item.published_at, verdict.verdict == "unique"
+        )
+        return {"dedup": verdict, **extra}
+
+    return dedup
+
+
+def after_dedup(policy: str) -> Callable[[NewsState], str | list[str]]:
+    """Duplicates stop here; related items stop or continue by policy; uniques fan out."""
+
+    def route(state: NewsState) -> str | list[str]:
+        verdict = state["dedup"].verdict
+        if verdict == "duplicate" or (verdict == "related" and policy != "link_continue"):
+            return "record_duplicate"
+        return ["asset_tagging", "urgency", "sentiment"]
+
+    return route

@@ -1,0 +1,34 @@
+"""normalize: turn the raw input into a validated NewsItem with clean text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.deps import Deps
+from graph.nodes._common import NodeFn, timed
+from graph.state import NewsItem, NewsState
+from tools.sources import ItemError, parse_item
+from tools.text import clean_text
+
+
+def make_normalize(deps: Deps) -> NodeFn:
+    max_chars = deps.settings.max_text_chars
+
+    @timed("normalize")
+    def normalize(state: NewsState) -> dict[str, Any]:
+        item = state.get("item")
+        if item is None:
+            try:
+                item = parse_item(state.get("raw") or {}, max_chars)
+            except ItemError as exc:
+                return {"errors": [f"normalize: rejected: {exc}"]}
+        cleaned: dict[str, Any] = {
+            "title": clean_text(item.title) if item.title else None,
+            "text": clean_text(item.text) if item.text else None,
+        }
+        item = item.model_copy(update=cleaned)
+        if not item.body:
+            return {"errors": ["normalize: rejected: no text left after clean-up"]}
+        return {"item": NewsItem.model_validate(item.model_dump())}
+
+    return normalize

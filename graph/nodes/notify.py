@@ -1,0 +1,51 @@
+"""notify: store the analysis, open the approval and announce the story.
+
+Every side effect here is idempotent on the item id: LangGraph re-runs a node when a graph
+resumes, and a restart must never open a second approval or post a second message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from graph.deps import Deps
+from graph.nodes._common import NodeFn, timed
+from graph.nodes.record import persist_analysis
+from graph.state import NewsState
+
+
+def thread_id_for(item_id: str) -> str:
+    """The checkpoint thread of an item: derived, so any worker can find it from the id."""
+    return f"news-{item_id}"
+
+
+def approval_summary(state: NewsState) -> dict[str, Any]:
+    item = state["item"]
+    return {
+        "item_id": item.id,
+        "headline": (item.title or item.text or "")[:300],
+        "source": item.source,
+        "author": item.author,
+        "url": item.url,
+        "urgency": state["urgency"].model_dump(mode="json"),
+        "sentiment": state["sentiment"].model_dump(mode="json"),
+        "impact": state["impact"].model_dump(mode="json"),
+        "recommendations": [r.model_dump(mode="json") for r in state["recommendations"]],
+        "degraded": sorted(set(state.get("degraded", []))),
+    }
+
+
+def make_notify(deps: Deps) -> NodeFn:
+    @timed("notify")
+    def notify(state: NewsState) -> dict[str, Any]:
+        persist_analysis(deps, state)
+        item_id = state["item"].id
+        summary = approval_summary(state)
+        expires = datetime.now(UTC) + timedelta(minutes=deps.settings.approval_expiry_minutes)
+        deps.store.create_approval(item_id, thread_id_for(item_id), expires, summary)
+        deps.store.set_item_status(item_id, "pending_approval")
+        deps.notifier.post_for_approval(item_id, summary)
+        return {"notified": True}
+
+    return notify

@@ -1,0 +1,59 @@
+"""sentiment: an ensemble of the LLM, the embedding classifier and the lexicon; every vote kept."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from graph.deps import Deps
+from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.state import NewsState, SentimentVote
+from prompts import load_prompt
+from tools.ensemble import combine, label_for
+from tools.llm import LLMError
+
+# The trained classifier is the strongest member on the CPU default; the 135M LLM the weakest.
+MEMBER_WEIGHTS = {"classifier": 0.5, "llm": 0.3, "lexicon": 0.2}
+
+
+class SentimentAnswer(BaseModel):
+    label: Literal["bearish", "neutral", "bullish"]
+    score: float
+    confidence: float = 0.5
+
+
+def clamp_answer(answer: SentimentAnswer) -> SentimentVote:
+    """Out-of-range numbers are clamped, and a score that contradicts the label is dropped."""
+    score = max(-1.0, min(1.0, answer.score))
+    if label_for(score) != answer.label:
+        score = {"bearish": -0.5, "neutral": 0.0, "bullish": 0.5}[answer.label]
+    return SentimentVote(
+        label=answer.label, score=score, confidence=max(0.0, min(1.0, answer.confidence))
+    )
+
+
+def make_sentiment(deps: Deps) -> NodeFn:
+    @timed("sentiment")
+    def sentiment(state: NewsState) -> dict[str, Any]:
+        body = state["item"].body
+        vector = np.asarray(state["embedding"], dtype=np.float32)[None, :]
+        votes = {
+            "classifier": deps.classifier.predict(vector)[0],
+            "lexicon": deps.lexicon.score(body),
+        }
+        update: dict[str, Any] = {}
+        llm = deps.llm_for("sentiment")
+        if llm is not None:
+            update["llm_calls"] = 1
+            try:
+                answer = llm.structured(
+                    load_prompt("system"), body, load_prompt("sentiment"), SentimentAnswer
+                )
+                votes["llm"] = clamp_answer(answer)
+            except LLMError as exc:
+                update.update(fallback_note("sentiment", exc))
+        return {**update, "sentiment": combine(votes, MEMBER_WEIGHTS)}
+
+    return sentiment

@@ -1,0 +1,99 @@
+"""spread_recommendation: widen by how many bps, for how long, per affected asset.
+
+The policy core proposes; the LLM (when enabled) may scale each proposal by a factor inside a
+configured band and explain it; `clamp` has the last word, so no news text can push a
+recommendation past the bounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from graph.deps import Deps
+from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.state import NewsState, Recommendation
+from prompts import load_prompt
+from tools.llm import LLMError
+from tools.spread_policy import PolicyInputs, clamp, propose
+
+
+class Adjustment(BaseModel):
+    symbol: str
+    factor: float
+    rationale: str = Field(default="", max_length=2000)
+
+
+class SpreadAnswer(BaseModel):
+    adjustments: list[Adjustment] = Field(default_factory=list, max_length=50)
+
+
+def make_spread_recommendation(deps: Deps) -> NodeFn:
+    settings = deps.settings
+
+    def vol_class_of(symbol: str) -> str:
+        asset = deps.catalog.get(symbol)
+        return asset.vol_class if asset else "extreme"
+
+    @timed("spread_recommendation")
+    def spread_recommendation(state: NewsState) -> dict[str, Any]:
+        proposals = [
+            propose(
+                PolicyInputs(impact, vol_class_of(impact.symbol), state["urgency"],
+                             state["sentiment"]),
+                settings,
+            )
+            for impact in state["impact"].all()
+        ]
+        recs = [r for r in proposals if r.widen_bps >= settings.min_widen_bps]
+        update: dict[str, Any] = {}
+        llm = deps.llm_for("spread_recommendation")
+        if llm is not None and recs:
+            update["llm_calls"] = 1
+            try:
+                answer = llm.structured(
+                    load_prompt("system"), state["item"].body,
+                    load_prompt(
+                        "spread_recommendation",
+                        proposals="\n".join(
+                            f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min"
+                            for r in recs
+                        ),
+                        adjust_min=settings.llm_adjust_min, adjust_max=settings.llm_adjust_max,
+                    ),
+                    SpreadAnswer,
+                )
+                recs = apply_adjustments(recs, answer)
+            except LLMError as exc:
+                update.update(fallback_note("spread_recommendation", exc))
+        recs.sort(key=lambda r: -r.widen_bps)
+        material = any(r.widen_bps >= settings.material_bps for r in recs)
+        return {**update, "recommendations": recs, "route": "material" if material else "routine"}
+
+    def apply_adjustments(recs: list[Recommendation], answer: SpreadAnswer) -> list[Recommendation]:
+        by_symbol = {a.symbol.upper().lstrip("$"): a for a in answer.adjustments}
+        adjusted = []
+        for rec in recs:
+            adj = by_symbol.get(rec.symbol)
+            if adj is None:
+                adjusted.append(rec)
+                continue
+            factor = 1.0 if adj.factor != adj.factor else adj.factor  # NaN: no opinion
+            factor = min(settings.llm_adjust_max, max(settings.llm_adjust_min, factor))
+            note = " ".join(adj.rationale.split())[:240]
+            adjusted.append(clamp(
+                rec.model_copy(update={
+                    "widen_bps": rec.widen_bps * factor,
+                    "llm_adjusted": factor != 1.0,
+                    "clamped": factor != adj.factor,
+                    "rationale": f"{rec.rationale}; LLM x{factor:.2f}" + (
+                        f": {note}" if note else ""
+                    ),
+                }),
+                vol_class_of(rec.symbol),
+                settings,
+            ))
+        return adjusted
+
+    return spread_recommendation

@@ -1,0 +1,172 @@
+"""The `newsdesk` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from newsdesk.settings import Settings, get_settings
+
+SAMPLE = Path(__file__).resolve().parent.parent / "tools" / "data" / "sample_news.jsonl"
+console = Console(stderr=True)
+
+
+def _open_runner(settings: Settings, with_llm: bool) -> Any:
+    """Build the deps, the checkpointer and the compiled graph (imports are heavy: lazy)."""
+    from contextlib import ExitStack
+
+    from graph.deps import build_deps
+    from graph.news_graph import build_news_graph
+    from newsdesk.runner import Runner
+    from tools.checkpoints import open_checkpointer
+
+    if not with_llm:
+        settings = settings.model_copy(update={"llm_provider": "none"})
+    stack = ExitStack()
+    deps = build_deps(settings)
+    saver = stack.enter_context(open_checkpointer(settings.resolved_checkpoint_url))
+    return stack, Runner(deps, build_news_graph(deps, saver))
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from newsdesk.runner import llm_server, run_records
+    from tools.sources import read_records, replay
+
+    source = Path(args.source)
+    records = read_records(source, settings.max_text_chars, settings.max_line_bytes)
+    console.print(f"[bold]newsdesk run[/] {source} ({len(records)} records, pace {args.pace})")
+    with llm_server(settings) as server:
+        if settings.manages_llm_server and server is None:
+            console.print("[yellow]LLM server unavailable: LLM nodes will fall back (degraded)")
+        stack, runner = _open_runner(settings, with_llm=True)
+        with stack, Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
+            disable=args.quiet,
+        ) as progress:
+            task = progress.add_task("items", total=len(records), last="")
+            stream = replay(records, pace=args.pace, speed=args.speed, max_gap_s=args.max_gap)
+
+            def advance(outcome: Any) -> None:
+                progress.update(task, advance=1, last=f"{outcome.verdict:<9} {outcome.item_id}")
+
+            report = run_records(runner, stream, str(source), on_outcome=advance)
+    report_path = Path(args.report) if args.report else settings.data_dir / "run_report.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print_summary(report)
+    console.print(f"report: {report_path}")
+    return 0
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    counts = Table(title="run summary", show_header=False)
+    for key in ("items", "rejected", "duplicates", "related", "unique", "material", "routine",
+                "pending_approvals", "degraded", "llm_calls", "llm_calls_on_duplicates",
+                "recommendations_out_of_bounds", "items_per_minute"):
+        counts.add_row(key, str(report[key]))
+    latency = report["latency_ms"]
+    counts.add_row("latency unique p50/p95 ms", f"{latency['unique_p50']} / {latency['unique_p95']}")
+    counts.add_row(
+        "latency duplicate p50/p95 ms", f"{latency['duplicate_p50']} / {latency['duplicate_p95']}"
+    )
+    console.print(counts)
+    top = Table(title="top material stories")
+    for column in ("item", "headline", "urgency", "sentiment", "widen (bps / min / p)"):
+        top.add_column(column, overflow="fold")
+    for story in report["top_material"]:
+        recs = ", ".join(
+            f"{r['symbol']} {r['widen_bps']:.1f}/{r['horizon_minutes']}/{r['move_probability']:.2f}"
+            for r in story["recommendations"][:4]
+        )
+        top.add_row(story["item_id"], story["headline"][:80], str(story["urgency"]),
+                    str(story["sentiment"]) + (" (degraded)" if story["degraded"] else ""), recs)
+    console.print(top)
+
+
+def cmd_approvals(args: argparse.Namespace, settings: Settings) -> int:
+    from graph.state import Decision
+
+    stack, runner = _open_runner(settings, with_llm=False)
+    with stack:
+        store = runner.deps.store
+        if args.action == "list":
+            pending = store.list_approvals(None if args.all else "pending")
+            table = Table(title="approvals")
+            for column in ("item", "status", "requested", "expires", "headline", "widen"):
+                table.add_column(column, overflow="fold")
+            for a in pending:
+                recs = a.summary.get("recommendations", [])
+                table.add_row(
+                    a.item_id, a.status, a.requested_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    a.expires_at.strftime("%H:%M:%S"), str(a.summary.get("headline", ""))[:70],
+                    ", ".join(f"{r['symbol']} {r['widen_bps']:.1f}bps" for r in recs[:3]),
+                )
+            Console().print(table)
+            return 0
+        approval = store.get_approval(args.item_id)
+        if approval is None:
+            console.print(f"[red]no approval for item {args.item_id}")
+            return 2
+        if approval.status != "pending":
+            console.print(f"already decided: {approval.status} by {approval.decided_by}")
+            return 1
+        decision = Decision(
+            decision=args.action, user=args.user, ts=datetime.now(UTC), note=args.note or ""
+        )
+        runner.resume(args.item_id, decision)
+        after = store.get_approval(args.item_id)
+        console.print(f"{args.item_id}: {after.status if after else '?'} by {args.user}")
+        return 0 if after and after.status in {"approved", "rejected"} else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsdesk", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="replay a source file through the news graph")
+    run.add_argument("--source", default=str(SAMPLE), help="JSONL or CSV of items")
+    run.add_argument("--pace", choices=["max", "realtime"], default="max")
+    run.add_argument("--speed", type=float, default=1.0, help="realtime speed-up factor")
+    run.add_argument("--max-gap", type=float, default=5.0, help="cap on one realtime wait (s)")
+    run.add_argument("--report", help="JSON run report path (default DATA_DIR/run_report.json)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=cmd_run)
+
+    approvals = sub.add_parser("approvals", help="list or decide stories awaiting approval")
+    actions = approvals.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list")
+    listing.add_argument("--all", action="store_true", help="include decided ones")
+    for action in ("approve", "reject"):
+        decide = actions.add_parser(action)
+        decide.add_argument("item_id")
+        decide.add_argument("--user", default="cli")
+        decide.add_argument("--note")
+    approvals.set_defaults(handler=cmd_approvals)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return int(args.handler(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

