@@ -49,11 +49,18 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if settings.manages_llm_server and server is None:
             console.print("[yellow]LLM server unavailable: LLM nodes will fall back (degraded)")
         stack, runner = _open_runner(settings, with_llm=True)
-        with stack, Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
-            disable=args.quiet,
-        ) as progress:
+        with (
+            stack,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[last]}"),
+                console=console,
+                disable=args.quiet,
+            ) as progress,
+        ):
             task = progress.add_task("items", total=len(records), last="")
             stream = replay(records, pace=args.pace, speed=args.speed, max_gap_s=args.max_gap)
 
@@ -71,12 +78,26 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_summary(report: dict[str, Any]) -> None:
     counts = Table(title="run summary", show_header=False)
-    for key in ("items", "rejected", "duplicates", "related", "unique", "material", "routine",
-                "pending_approvals", "degraded", "llm_calls", "llm_calls_on_duplicates",
-                "recommendations_out_of_bounds", "items_per_minute"):
+    for key in (
+        "items",
+        "rejected",
+        "duplicates",
+        "related",
+        "unique",
+        "material",
+        "routine",
+        "pending_approvals",
+        "degraded",
+        "llm_calls",
+        "llm_calls_on_duplicates",
+        "recommendations_out_of_bounds",
+        "items_per_minute",
+    ):
         counts.add_row(key, str(report[key]))
     latency = report["latency_ms"]
-    counts.add_row("latency unique p50/p95 ms", f"{latency['unique_p50']} / {latency['unique_p95']}")
+    counts.add_row(
+        "latency unique p50/p95 ms", f"{latency['unique_p50']} / {latency['unique_p95']}"
+    )
     counts.add_row(
         "latency duplicate p50/p95 ms", f"{latency['duplicate_p50']} / {latency['duplicate_p95']}"
     )
@@ -89,8 +110,13 @@ def print_summary(report: dict[str, Any]) -> None:
             f"{r['symbol']} {r['widen_bps']:.1f}/{r['horizon_minutes']}/{r['move_probability']:.2f}"
             for r in story["recommendations"][:4]
         )
-        top.add_row(story["item_id"], story["headline"][:80], str(story["urgency"]),
-                    str(story["sentiment"]) + (" (degraded)" if story["degraded"] else ""), recs)
+        top.add_row(
+            story["item_id"],
+            story["headline"][:80],
+            str(story["urgency"]),
+            str(story["sentiment"]) + (" (degraded)" if story["degraded"] else ""),
+            recs,
+        )
     console.print(top)
 
 
@@ -108,8 +134,11 @@ def cmd_approvals(args: argparse.Namespace, settings: Settings) -> int:
             for a in pending:
                 recs = a.summary.get("recommendations", [])
                 table.add_row(
-                    a.item_id, a.status, a.requested_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    a.expires_at.strftime("%H:%M:%S"), str(a.summary.get("headline", ""))[:70],
+                    a.item_id,
+                    a.status,
+                    a.requested_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    a.expires_at.strftime("%H:%M:%S"),
+                    str(a.summary.get("headline", ""))[:70],
                     ", ".join(f"{r['symbol']} {r['widen_bps']:.1f}bps" for r in recs[:3]),
                 )
             Console().print(table)

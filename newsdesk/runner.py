@@ -60,7 +60,9 @@ class Runner:
             self.deps.store.save_rejection(
                 record.source_file, record.line_no, record.reason, record.raw_excerpt
             )
-            return Outcome(item_id=f"line:{record.line_no}", verdict="rejected", reason=record.reason)
+            return Outcome(
+                item_id=f"line:{record.line_no}", verdict="rejected", reason=record.reason
+            )
         if self.deps.store.item_exists(record.id):
             # A replay of an id we already hold is a copy by definition: no graph, no tokens.
             return Outcome(item_id=record.id, verdict="duplicate", reason="id already ingested")
@@ -114,14 +116,17 @@ def _percentile(values: list[float], q: float) -> float | None:
 def build_report(
     outcomes: list[Outcome], elapsed_s: float, source: str, deps: Deps
 ) -> dict[str, Any]:
-    by = {v: [o for o in outcomes if o.verdict == v] for v in
-          ("rejected", "duplicate", "related", "unique")}
+    by = {
+        v: [o for o in outcomes if o.verdict == v]
+        for v in ("rejected", "duplicate", "related", "unique")
+    }
     # Only items that went through analysis carry a route; copies stop before it.
     analysed = [o for o in outcomes if o.route is not None]
     material = [o for o in analysed if o.route == "material"]
     usage = deps.llm.usage if deps.llm else None
-    top = sorted(material, key=lambda o: -max((r["widen_bps"] for r in o.recommendations),
-                                               default=0))[:10]
+    top = sorted(
+        material, key=lambda o: -max((r["widen_bps"] for r in o.recommendations), default=0)
+    )[:10]
     return {
         "source": source,
         "finished_at": datetime.now(UTC).isoformat(),
@@ -139,7 +144,8 @@ def build_report(
         "llm_calls_on_duplicates": sum(o.llm_calls for o in by["duplicate"]),
         "llm_failures": usage.failures if usage else 0,
         "llm_tokens": {"input": usage.input_tokens, "output": usage.output_tokens}
-        if usage else {"input": 0, "output": 0},
+        if usage
+        else {"input": 0, "output": 0},
         "recommendations": sum(len(o.recommendations) for o in outcomes),
         "recommendations_out_of_bounds": sum(o.out_of_bounds for o in outcomes),
         "elapsed_s": round(elapsed_s, 2),
@@ -152,9 +158,14 @@ def build_report(
         },
         "rejections": [{"item": o.item_id, "reason": o.reason} for o in by["rejected"]][:50],
         "top_material": [
-            {"item_id": o.item_id, "headline": o.headline, "urgency": o.urgency,
-             "sentiment": o.sentiment, "degraded": o.degraded,
-             "recommendations": o.recommendations[:5]}
+            {
+                "item_id": o.item_id,
+                "headline": o.headline,
+                "urgency": o.urgency,
+                "sentiment": o.sentiment,
+                "degraded": o.degraded,
+                "recommendations": o.recommendations[:5],
+            }
             for o in top
         ],
         "settings": {
@@ -178,8 +189,11 @@ def llm_server(settings: Settings) -> Iterator[LlamaServer | None]:
         yield None
         return
     server = LlamaServer(
-        port=settings.llm_port, n_ctx=settings.llm_context, n_threads=settings.llm_threads,
-        model_alias=settings.llm_model, log_path=settings.data_dir / "llama-server.log",
+        port=settings.llm_port,
+        n_ctx=settings.llm_context,
+        n_threads=settings.llm_threads,
+        model_alias=settings.llm_model,
+        log_path=settings.data_dir / "llama-server.log",
     )
     try:
         server.start()
@@ -194,7 +208,9 @@ def llm_server(settings: Settings) -> Iterator[LlamaServer | None]:
 
 
 def run_records(
-    runner: Runner, records: Iterable[NewsItem | Rejection], source: str,
+    runner: Runner,
+    records: Iterable[NewsItem | Rejection],
+    source: str,
     on_outcome: Any = None,
 ) -> dict[str, Any]:
     run_id = runner.deps.store.start_run(source)

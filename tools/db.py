@@ -551,7 +551,9 @@ class Store:
         dim = rows[-1].vector.size
         kept = [r for r in rows if r.vector.size == dim]
         if len(kept) < len(rows):
-            log.warning("ignoring %d stored embeddings not of dimension %d", len(rows) - len(kept), dim)
+            log.warning(
+                "ignoring %d stored embeddings not of dimension %d", len(rows) - len(kept), dim
+            )
         return kept
 
     def save_rejection(self, source_file: str, line_no: int, reason: str, raw_excerpt: str) -> None:

@@ -69,8 +69,9 @@ def clamp(rec: Recommendation, vol_class: str, settings: Settings) -> Recommenda
     cap = settings.bps_cap(vol_class)
     bps = round(_bounded(float(rec.widen_bps), 0.0, cap), 2)
     horizon = int(
-        _bounded(float(rec.horizon_minutes), settings.min_horizon_minutes,
-                 settings.max_horizon_minutes)
+        _bounded(
+            float(rec.horizon_minutes), settings.min_horizon_minutes, settings.max_horizon_minutes
+        )
     )
     clamped = rec.clamped or bps != round(float(rec.widen_bps), 2) or horizon != rec.horizon_minutes
     return Recommendation(

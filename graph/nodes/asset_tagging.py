@@ -33,8 +33,12 @@ def make_asset_tagging(deps: Deps) -> NodeFn:
         body = state["item"].body
         tagged = [
             TaggedAsset(
-                symbol=m.asset.symbol, name=m.asset.name, asset_class=m.asset.asset_class,
-                vol_class=m.asset.vol_class, matched=list(m.spans), via=m.via,
+                symbol=m.asset.symbol,
+                name=m.asset.name,
+                asset_class=m.asset.asset_class,
+                vol_class=m.asset.vol_class,
+                matched=list(m.spans),
+                via=m.via,
                 strength=m.strength,
             )
             for m in catalog.match(body)
@@ -45,7 +49,8 @@ def make_asset_tagging(deps: Deps) -> NodeFn:
             update["llm_calls"] = 1
             try:
                 answer = llm.structured(
-                    load_prompt("system"), body,
+                    load_prompt("system"),
+                    body,
                     load_prompt("asset_tagging", symbols=", ".join(catalog.symbols())),
                     AssetTaggingAnswer,
                 )
@@ -53,11 +58,17 @@ def make_asset_tagging(deps: Deps) -> NodeFn:
                 for symbol in dict.fromkeys(s.upper().lstrip("$") for s in answer.symbols):
                     asset = catalog.get(symbol)
                     if asset is not None and symbol not in known:
-                        tagged.append(TaggedAsset(
-                            symbol=asset.symbol, name=asset.name, asset_class=asset.asset_class,
-                            vol_class=asset.vol_class, via="llm", strength=LLM_TAG_STRENGTH,
-                            source="llm",
-                        ))
+                        tagged.append(
+                            TaggedAsset(
+                                symbol=asset.symbol,
+                                name=asset.name,
+                                asset_class=asset.asset_class,
+                                vol_class=asset.vol_class,
+                                via="llm",
+                                strength=LLM_TAG_STRENGTH,
+                                source="llm",
+                            )
+                        )
             except LLMError as exc:
                 update.update(fallback_note("asset_tagging", exc))
         return {**update, "assets": tagged}

@@ -26,9 +26,7 @@ class SameEventAnswer(BaseModel):
     same_event: bool
 
 
-def classify(
-    similarity: float, duplicate_threshold: float, unique_threshold: float
-) -> str:
+def classify(similarity: float, duplicate_threshold: float, unique_threshold: float) -> str:
     if similarity > duplicate_threshold:
         return "duplicate"
     if similarity < unique_threshold:
@@ -47,7 +45,8 @@ def make_dedup(deps: Deps) -> NodeFn:
             nearest_id=neighbor.item_id,
             similarity=round(neighbor.similarity, 4),
             story_id=neighbor.story_id,
-            reason=f"cosine {neighbor.similarity:.3f} to {neighbor.item_id} ({neighbor.collection})",
+            reason=f"cosine {neighbor.similarity:.3f} to {neighbor.item_id} "
+            f"({neighbor.collection})",
         )
 
     def ask_same_event(item: NewsItem, neighbor: Neighbor) -> tuple[bool, dict[str, Any]]:
@@ -73,8 +72,12 @@ def make_dedup(deps: Deps) -> NodeFn:
         if exact is not None:
             original_id, story_id = exact
             return DedupVerdict(
-                verdict="duplicate", method="exact_hash", nearest_id=original_id,
-                similarity=1.0, story_id=story_id, reason=f"same text as {original_id}",
+                verdict="duplicate",
+                method="exact_hash",
+                nearest_id=original_id,
+                similarity=1.0,
+                story_id=story_id,
+                reason=f"same text as {original_id}",
             ), {}
         recent = deps.index.nearest_recent(vector, item.published_at)
         if recent is not None and classify(recent.similarity, dup_t, uniq_t) == "duplicate":
@@ -85,10 +88,12 @@ def make_dedup(deps: Deps) -> NodeFn:
         best = max(candidates, key=lambda n: n.similarity, default=None)
         if best is None or classify(best.similarity, dup_t, uniq_t) == "unique":
             return DedupVerdict(
-                verdict="unique", method="historical" if historical else "none",
+                verdict="unique",
+                method="historical" if historical else "none",
                 nearest_id=best.item_id if best else None,
                 similarity=round(best.similarity, 4) if best else None,
-                reason="no similar item" if best is None
+                reason="no similar item"
+                if best is None
                 else f"nearest cosine {best.similarity:.3f} is below {uniq_t}",
             ), {}
         method = "window" if best.collection == "recent" else "historical"
@@ -99,7 +104,9 @@ def make_dedup(deps: Deps) -> NodeFn:
             same, extra = ask_same_event(item, best)
             if not same:
                 return DedupVerdict(
-                    verdict="unique", method=method, nearest_id=best.item_id,
+                    verdict="unique",
+                    method=method,
+                    nearest_id=best.item_id,
                     similarity=round(best.similarity, 4),
                     reason=f"gray zone ({best.similarity:.3f}); LLM: a different event",
                 ), extra

@@ -43,10 +43,13 @@ def make_impact_reasoning(deps: Deps) -> NodeFn:
         direction = direction_of(sentiment.label)
         direct = [
             AssetImpact(
-                symbol=a.symbol, direction=direction, strength=a.strength,
+                symbol=a.symbol,
+                direction=direction,
+                strength=a.strength,
                 relation="direct" if a.via != "llm" else "llm-tagged",
                 rationale=f"named in the item ({a.via}: {', '.join(a.matched[:3])})"
-                if a.matched else f"tagged via {a.via}",
+                if a.matched
+                else f"tagged via {a.via}",
             )
             for a in state.get("assets", [])
         ]
@@ -62,7 +65,9 @@ def make_impact_reasoning(deps: Deps) -> NodeFn:
                 spill[edge.target] = AssetImpact(
                     symbol=edge.target,
                     direction=source.direction if edge.sign > 0 else flip(source.direction),
-                    strength=strength, relation=edge.kind, via=source.symbol,
+                    strength=strength,
+                    relation=edge.kind,
+                    via=source.symbol,
                     rationale=f"{edge.kind.replace('_', ' ')} {source.symbol}: {edge.note}".strip(
                         ": "
                     ),
@@ -78,10 +83,14 @@ def make_impact_reasoning(deps: Deps) -> NodeFn:
             update["llm_calls"] = 1
             try:
                 answer = llm.structured(
-                    load_prompt("system"), state["item"].body,
-                    load_prompt("impact_reasoning", assets=", ".join(
-                        f"{i.symbol} ({i.relation})" for i in [*direct, *spillover]
-                    )),
+                    load_prompt("system"),
+                    state["item"].body,
+                    load_prompt(
+                        "impact_reasoning",
+                        assets=", ".join(
+                            f"{i.symbol} ({i.relation})" for i in [*direct, *spillover]
+                        ),
+                    ),
                     ImpactAnswer,
                 )
                 summary = answer.summary.strip()[:MAX_SUMMARY_CHARS] or summary

@@ -40,8 +40,9 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
     def spread_recommendation(state: NewsState) -> dict[str, Any]:
         proposals = [
             propose(
-                PolicyInputs(impact, vol_class_of(impact.symbol), state["urgency"],
-                             state["sentiment"]),
+                PolicyInputs(
+                    impact, vol_class_of(impact.symbol), state["urgency"], state["sentiment"]
+                ),
                 settings,
             )
             for impact in state["impact"].all()
@@ -53,14 +54,16 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
             update["llm_calls"] = 1
             try:
                 answer = llm.structured(
-                    load_prompt("system"), state["item"].body,
+                    load_prompt("system"),
+                    state["item"].body,
                     load_prompt(
                         "spread_recommendation",
                         proposals="\n".join(
                             f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min"
                             for r in recs
                         ),
-                        adjust_min=settings.llm_adjust_min, adjust_max=settings.llm_adjust_max,
+                        adjust_min=settings.llm_adjust_min,
+                        adjust_max=settings.llm_adjust_max,
                     ),
                     SpreadAnswer,
                 )
@@ -82,18 +85,21 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
             factor = 1.0 if adj.factor != adj.factor else adj.factor  # NaN: no opinion
             factor = min(settings.llm_adjust_max, max(settings.llm_adjust_min, factor))
             note = " ".join(adj.rationale.split())[:240]
-            adjusted.append(clamp(
-                rec.model_copy(update={
-                    "widen_bps": rec.widen_bps * factor,
-                    "llm_adjusted": factor != 1.0,
-                    "clamped": factor != adj.factor,
-                    "rationale": f"{rec.rationale}; LLM x{factor:.2f}" + (
-                        f": {note}" if note else ""
+            adjusted.append(
+                clamp(
+                    rec.model_copy(
+                        update={
+                            "widen_bps": rec.widen_bps * factor,
+                            "llm_adjusted": factor != 1.0,
+                            "clamped": factor != adj.factor,
+                            "rationale": f"{rec.rationale}; LLM x{factor:.2f}"
+                            + (f": {note}" if note else ""),
+                        }
                     ),
-                }),
-                vol_class_of(rec.symbol),
-                settings,
-            ))
+                    vol_class_of(rec.symbol),
+                    settings,
+                )
+            )
         return adjusted
 
     return spread_recommendation

@@ -35,7 +35,8 @@ def make_urgency(deps: Deps) -> NodeFn:
             update["llm_calls"] = 1
             try:
                 answer = llm.structured(
-                    load_prompt("system"), item.body,
+                    load_prompt("system"),
+                    item.body,
                     load_prompt(
                         "urgency",
                         assets=", ".join(m.asset.symbol for m in mentioned) or "none named",
@@ -45,7 +46,9 @@ def make_urgency(deps: Deps) -> NodeFn:
                 # Average with the rules so one model answer moves the score at most halfway.
                 score = round((rules.score + LEVEL_SCORES[answer.level]) / 2, 3)
                 result = Urgency(
-                    level=level_for(score), score=score, source="rules+llm",
+                    level=level_for(score),
+                    score=score,
+                    source="rules+llm",
                     reasons=[*rules.reasons, f"llm: {answer.level} ({answer.reason[:120]})"],
                 )
             except LLMError as exc:

@@ -1,0 +1,122 @@
+"""`newsdesk run` and `newsdesk approvals` on a file of real and broken items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsdesk import cli
+from newsdesk.settings import get_settings
+from tests.conftest import SAMPLE
+
+REPORT_KEYS = {
+    "items",
+    "rejected",
+    "duplicates",
+    "related",
+    "unique",
+    "material",
+    "routine",
+    "degraded",
+    "llm_calls",
+    "llm_calls_on_duplicates",
+    "recommendations_out_of_bounds",
+    "items_per_minute",
+    "latency_ms",
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("NEWSDESK_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("NEWSDESK_LLM_PROVIDER", "none")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def mixed_source(tmp_path: Path) -> Path:
+    """Real sample lines with broken ones in between: each must be accounted for."""
+    real = SAMPLE.read_bytes().splitlines()
+    hack = {
+        "id": "hack-1",
+        "source": "x",
+        "author": "zachxbt",
+        "author_followers": 900000,
+        "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
+        "published_at": "2025-02-21T14:00:00Z",
+    }
+    huge = {
+        "id": "huge-1",
+        "source": "news",
+        "title": "Tesla recalls vehicles",
+        "text": "Tesla recall. " * 80_000,
+        "published_at": "2025-02-21T15:00:00Z",
+    }
+    lines = [
+        *real[:20],
+        b'{"id": "broken", "source": "x", "title": "unterminated',
+        b'{"id": "nosource", "title": "Bitcoin up", "published_at": "2025-01-01T00:00:00Z"}',
+        b'{"id": "latin1", "source": "x", "title": "caf\xe9 cr\xe9dit", '
+        b'"published_at": "2025-01-01T00:00:00Z"}',
+        json.dumps(hack).encode(),
+        json.dumps(huge).encode(),
+        *real[80:100],
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_run_accounts_for_every_item_and_approvals_resume(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = mixed_source(env)
+    report_path = env / "report.json"
+    assert cli.main(["run", "--source", str(source), "--report", str(report_path), "--quiet"]) == 0
+    report = json.loads(report_path.read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["items"] == 45
+    assert report["items"] == (
+        report["rejected"] + report["duplicates"] + report["related"] + report["unique"]
+    )
+    assert report["rejected"] == 3
+    reasons = " | ".join(r["reason"] for r in report["rejections"])
+    assert "UTF-8" in reasons and "source" in reasons
+    assert report["duplicates"] > 0 and report["llm_calls_on_duplicates"] == 0
+    assert report["recommendations_out_of_bounds"] == 0
+    assert report["pending_approvals"] >= 1
+    assert set(report["latency_ms"]) == {
+        "unique_p50",
+        "unique_p95",
+        "duplicate_p50",
+        "duplicate_p95",
+    }
+
+    from tools.db import Store
+
+    store = Store(get_settings().resolved_database_url)
+    huge = store.item_view("huge-1")
+    assert huge is not None and huge["truncated"] and len(huge["text"]) <= 8000
+    assert store.counts()["rejections"] == 3
+    store.close()
+
+    capsys.readouterr()
+    assert cli.main(["approvals", "list"]) == 0
+    assert "hack-1" in capsys.readouterr().out
+    assert cli.main(["approvals", "approve", "hack-1", "--user", "trader-1"]) == 0
+    assert cli.main(["approvals", "approve", "hack-1", "--user", "trader-2"]) == 1
+    store = Store(get_settings().resolved_database_url)
+    approval = store.get_approval("hack-1")
+    assert approval is not None
+    assert (approval.status, approval.decided_by) == ("approved", "trader-1")
+    store.close()
+
+    # Replaying the same file: every id is already known, nothing is analysed twice.
+    assert cli.main(["run", "--source", str(source), "--report", str(report_path), "--quiet"]) == 0
+    again = json.loads(report_path.read_text())
+    assert again["unique"] == 0 and again["llm_calls"] == 0
+    assert again["duplicates"] == again["items"] - again["rejected"]
