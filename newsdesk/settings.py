@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     dedup_duplicate_threshold: float = Field(0.75, ge=0, le=1)
     dedup_unique_threshold: float = Field(0.5, ge=0, le=1)
     dedup_window_minutes: int = Field(24 * 60, ge=1)
-    gray_zone_policy: GrayZonePolicy = "link_stop"
+    # Off-the-shelf MiniLM puts many distinct events in the gray zone (two different Bitcoin
+    # headlines score ~0.55), so by default a related item is linked to its story AND analysed.
+    gray_zone_policy: GrayZonePolicy = "link_continue"
 
     # --- LLM -----------------------------------------------------------------------------
     llm_provider: LLMProvider = "llamacpp"

@@ -127,3 +127,26 @@ def test_llm_client_raises_llm_error_on_refused_connection(make_settings: Any) -
     with pytest.raises(LLMError):
         client.structured("system", "news", "question", SentimentAnswer)
     assert client.usage.failures == 1
+
+
+def test_answer_schemas_have_no_length_bounds() -> None:
+    """llama.cpp unrolls maxLength/maxItems into its grammar; a long bound kills the server."""
+    import json
+
+    from graph.nodes.asset_tagging import AssetTaggingAnswer
+    from graph.nodes.dedup import SameEventAnswer
+    from graph.nodes.impact_reasoning import ImpactAnswer
+    from graph.nodes.sentiment import SentimentAnswer
+    from graph.nodes.spread_recommendation import SpreadAnswer
+    from graph.nodes.urgency import UrgencyAnswer
+
+    for schema in (
+        AssetTaggingAnswer,
+        SameEventAnswer,
+        ImpactAnswer,
+        SentimentAnswer,
+        SpreadAnswer,
+        UrgencyAnswer,
+    ):
+        text = json.dumps(schema.model_json_schema())
+        assert "maxLength" not in text and "maxItems" not in text, schema.__name__

@@ -47,6 +47,8 @@ def _response_format(provider: str, schema: type[BaseModel]) -> dict[str, Any]:
     json_schema = schema.model_json_schema()
     if provider == "llamacpp":
         # llama-cpp-python's server turns this into a grammar; it does not take json_schema.
+        # Answer schemas carry no maxLength/maxItems: the grammar unrolls them and a long
+        # bound crashes the server. Nodes truncate what they keep instead.
         return {"type": "json_object", "schema": json_schema}
     return {
         "type": "json_schema",

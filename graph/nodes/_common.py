@@ -1,4 +1,4 @@
-"""Small helpers every node uses: timing and error bookkeeping."""
+"""Small helpers every node uses: timing, asking the LLM, and fallback bookkeeping."""
 
 from __future__ import annotations
 
@@ -6,9 +6,18 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from graph.state import NewsState
+from prompts import load_prompt
+from tools.llm import LLMError
+
+if TYPE_CHECKING:
+    from graph.deps import Deps
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 log = logging.getLogger("newsdesk.graph")
 
@@ -37,3 +46,29 @@ def fallback_note(node: str, exc: Exception) -> dict[str, Any]:
     """The state update a node adds when its LLM failed and the non-LLM analyzer answered."""
     log.warning("%s: LLM failed, using the non-LLM analyzer: %s", node, exc)
     return {"degraded": [node], "errors": [f"{node}: {exc}"[:500]]}
+
+
+def ask_llm(
+    deps: Deps,
+    node: str,
+    news_text: str,
+    schema: type[AnswerT],
+    update: dict[str, Any],
+    **prompt_values: object,
+) -> AnswerT | None:
+    """Ask the node's question when the node is configured to use the LLM.
+
+    Returns None when it is not, or when the model failed; then `update` records the call,
+    the error and the degraded node, and the caller keeps its non-LLM answer.
+    """
+    llm = deps.llm_for(node)
+    if llm is None:
+        return None
+    update["llm_calls"] = update.get("llm_calls", 0) + 1
+    try:
+        return llm.structured(
+            load_prompt("system"), news_text, load_prompt(node, **prompt_values), schema
+        )
+    except LLMError as exc:
+        update.update(fallback_note(node, exc))
+        return None

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from graph.deps import Deps
-from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import AssetImpact, Direction, Impact, NewsState
-from prompts import load_prompt
-from tools.llm import LLMError
 
 MIN_SPILLOVER_STRENGTH = 0.2
 MAX_SPILLOVERS = 8
@@ -23,7 +21,7 @@ MAX_SUMMARY_CHARS = 400
 
 
 class ImpactAnswer(BaseModel):
-    summary: str = Field(max_length=2000)
+    summary: str
 
 
 def direction_of(label: str) -> Direction:
@@ -78,24 +76,17 @@ def make_impact_reasoning(deps: Deps) -> NodeFn:
             + (f"; knock-on: {', '.join(s.symbol for s in spillover)}" if spillover else "")
         )
         update: dict[str, Any] = {}
-        llm = deps.llm_for("impact_reasoning")
-        if llm is not None and direct:
-            update["llm_calls"] = 1
-            try:
-                answer = llm.structured(
-                    load_prompt("system"),
-                    state["item"].body,
-                    load_prompt(
-                        "impact_reasoning",
-                        assets=", ".join(
-                            f"{i.symbol} ({i.relation})" for i in [*direct, *spillover]
-                        ),
-                    ),
-                    ImpactAnswer,
-                )
-                summary = answer.summary.strip()[:MAX_SUMMARY_CHARS] or summary
-            except LLMError as exc:
-                update.update(fallback_note("impact_reasoning", exc))
+        if direct:
+            answer = ask_llm(
+                deps,
+                "impact_reasoning",
+                state["item"].body,
+                ImpactAnswer,
+                update,
+                assets=", ".join(f"{i.symbol} ({i.relation})" for i in [*direct, *spillover]),
+            )
+            if answer is not None and answer.summary.strip():
+                summary = answer.summary.strip()[:MAX_SUMMARY_CHARS]
         return {**update, "impact": Impact(direct=direct, spillover=spillover, summary=summary)}
 
     return impact_reasoning

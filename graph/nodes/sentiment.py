@@ -8,11 +8,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from graph.deps import Deps
-from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState, SentimentVote
-from prompts import load_prompt
 from tools.ensemble import combine, label_for
-from tools.llm import LLMError
 
 # The trained classifier is the strongest member on the CPU default; the 135M LLM the weakest.
 MEMBER_WEIGHTS = {"classifier": 0.5, "llm": 0.3, "lexicon": 0.2}
@@ -44,16 +42,9 @@ def make_sentiment(deps: Deps) -> NodeFn:
             "lexicon": deps.lexicon.score(body),
         }
         update: dict[str, Any] = {}
-        llm = deps.llm_for("sentiment")
-        if llm is not None:
-            update["llm_calls"] = 1
-            try:
-                answer = llm.structured(
-                    load_prompt("system"), body, load_prompt("sentiment"), SentimentAnswer
-                )
-                votes["llm"] = clamp_answer(answer)
-            except LLMError as exc:
-                update.update(fallback_note("sentiment", exc))
+        answer = ask_llm(deps, "sentiment", body, SentimentAnswer, update)
+        if answer is not None:
+            votes["llm"] = clamp_answer(answer)
         return {**update, "sentiment": combine(votes, MEMBER_WEIGHTS)}
 
     return sentiment

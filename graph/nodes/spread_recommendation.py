@@ -12,21 +12,19 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from graph.deps import Deps
-from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState, Recommendation
-from prompts import load_prompt
-from tools.llm import LLMError
 from tools.spread_policy import PolicyInputs, clamp, propose
 
 
 class Adjustment(BaseModel):
     symbol: str
     factor: float
-    rationale: str = Field(default="", max_length=2000)
+    rationale: str = ""
 
 
 class SpreadAnswer(BaseModel):
-    adjustments: list[Adjustment] = Field(default_factory=list, max_length=50)
+    adjustments: list[Adjustment] = Field(default_factory=list)
 
 
 def make_spread_recommendation(deps: Deps) -> NodeFn:
@@ -49,27 +47,21 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
         ]
         recs = [r for r in proposals if r.widen_bps >= settings.min_widen_bps]
         update: dict[str, Any] = {}
-        llm = deps.llm_for("spread_recommendation")
-        if llm is not None and recs:
-            update["llm_calls"] = 1
-            try:
-                answer = llm.structured(
-                    load_prompt("system"),
-                    state["item"].body,
-                    load_prompt(
-                        "spread_recommendation",
-                        proposals="\n".join(
-                            f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min"
-                            for r in recs
-                        ),
-                        adjust_min=settings.llm_adjust_min,
-                        adjust_max=settings.llm_adjust_max,
-                    ),
-                    SpreadAnswer,
-                )
+        if recs:
+            answer = ask_llm(
+                deps,
+                "spread_recommendation",
+                state["item"].body,
+                SpreadAnswer,
+                update,
+                proposals="\n".join(
+                    f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min" for r in recs
+                ),
+                adjust_min=settings.llm_adjust_min,
+                adjust_max=settings.llm_adjust_max,
+            )
+            if answer is not None:
                 recs = apply_adjustments(recs, answer)
-            except LLMError as exc:
-                update.update(fallback_note("spread_recommendation", exc))
         recs.sort(key=lambda r: -r.widen_bps)
         material = any(r.widen_bps >= settings.material_bps for r in recs)
         return {**update, "recommendations": recs, "route": "material" if material else "routine"}

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from graph.deps import Deps
-from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState, Urgency
-from prompts import load_prompt
-from tools.llm import LLMError
 from tools.urgency_rules import level_for, rule_urgency
 
 LEVEL_SCORES = {"low": 0.2, "medium": 0.45, "high": 0.7, "critical": 0.9}
@@ -18,7 +16,7 @@ LEVEL_SCORES = {"low": 0.2, "medium": 0.45, "high": 0.7, "critical": 0.9}
 
 class UrgencyAnswer(BaseModel):
     level: Literal["low", "medium", "high", "critical"]
-    reason: str = Field(default="", max_length=300)
+    reason: str = ""
 
 
 def make_urgency(deps: Deps) -> NodeFn:
@@ -30,29 +28,23 @@ def make_urgency(deps: Deps) -> NodeFn:
         rules = rule_urgency(item, len(mentioned))
         result = Urgency(level=rules.level, score=rules.score, reasons=rules.reasons)
         update: dict[str, Any] = {}
-        llm = deps.llm_for("urgency")
-        if llm is not None:
-            update["llm_calls"] = 1
-            try:
-                answer = llm.structured(
-                    load_prompt("system"),
-                    item.body,
-                    load_prompt(
-                        "urgency",
-                        assets=", ".join(m.asset.symbol for m in mentioned) or "none named",
-                    ),
-                    UrgencyAnswer,
-                )
-                # Average with the rules so one model answer moves the score at most halfway.
-                score = round((rules.score + LEVEL_SCORES[answer.level]) / 2, 3)
-                result = Urgency(
-                    level=level_for(score),
-                    score=score,
-                    source="rules+llm",
-                    reasons=[*rules.reasons, f"llm: {answer.level} ({answer.reason[:120]})"],
-                )
-            except LLMError as exc:
-                update.update(fallback_note("urgency", exc))
+        answer = ask_llm(
+            deps,
+            "urgency",
+            item.body,
+            UrgencyAnswer,
+            update,
+            assets=", ".join(m.asset.symbol for m in mentioned) or "none named",
+        )
+        if answer is not None:
+            # Average with the rules so one model answer moves the score at most halfway.
+            score = round((rules.score + LEVEL_SCORES[answer.level]) / 2, 3)
+            result = Urgency(
+                level=level_for(score),
+                score=score,
+                source="rules+llm",
+                reasons=[*rules.reasons, f"llm: {answer.level} ({answer.reason[:120]})"],
+            )
         return {**update, "urgency": result}
 
     return urgency

@@ -1,0 +1,95 @@
+"""`langgraph dev` serves the graph from langgraph.json; one item runs through it via the SDK."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, free_port, skip_or_fail
+
+
+@pytest.mark.slow
+def test_langgraph_dev_runs_one_item(tmp_path: Path) -> None:
+    langgraph = Path(sys.executable).parent / "langgraph"
+    if not langgraph.exists() and shutil.which("langgraph") is None:
+        skip_or_fail("langgraph-cli[inmem] is not installed")
+    from langgraph_sdk import get_sync_client
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEWSDESK_DATA_DIR": str(tmp_path / "var"),
+        "NEWSDESK_LLM_PROVIDER": "none",
+        "LANGSMITH_TRACING": "false",
+        "LANGGRAPH_NO_VERSION_CHECK": "1",
+    }
+    log = (tmp_path / "langgraph-dev.log").open("wb")
+    server = subprocess.Popen(
+        [
+            str(langgraph),
+            "dev",
+            "--no-browser",
+            "--no-reload",
+            "--allow-blocking",
+            "--port",
+            str(port),
+            "--config",
+            str(REPO / "langgraph.json"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(
+                    "langgraph dev did not start:\n"
+                    + (tmp_path / "langgraph-dev.log").read_text()[-3000:]
+                )
+            time.sleep(1)
+
+        client = get_sync_client(url=f"http://127.0.0.1:{port}")
+        assistants = client.assistants.search(graph_id="news")
+        assert assistants, "the news graph is registered"
+        thread = client.threads.create()
+        result = client.runs.wait(
+            thread["thread_id"],
+            "news",
+            input={
+                "raw": {
+                    "id": "studio-1",
+                    "source": "x",
+                    "author": "elonmusk",
+                    "title": "Dogecoin to the moon! Tesla will accept DOGE for merch",
+                    "published_at": "2021-12-14T09:19:00Z",
+                }
+            },
+        )
+        assert result["dedup"]["verdict"] == "unique"
+        assert {a["symbol"] for a in result["assets"]} >= {"DOGE", "TSLA"}
+        assert result["sentiment"]["label"] in {"bearish", "neutral", "bullish"}
+        assert "route" in result
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
