@@ -38,7 +38,7 @@ class Deps:
 def load_index(store: Store, dimension: int, window: timedelta) -> ExactIndex:
     """Rebuild the in-memory index from the database so dedup survives a restart."""
     index = ExactIndex(dimension, window)
-    for row in store.indexed_embeddings():
+    for row in store.indexed_embeddings(dimension=dimension):
         index.add(row.item_id, row.story_id, row.vector, row.published_at, row.verdict == "unique")
     return index
 
@@ -48,6 +48,14 @@ def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool =
     if migrate:
         store.migrate()
     embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    classifier = EmbeddingSentimentClassifier.load()
+    if classifier.dimension != embedder.dimension:
+        # Refuse at start-up rather than fail on every item: the classifier reads embeddings.
+        raise ValueError(
+            f"the sentiment classifier expects {classifier.dimension}-d embeddings but "
+            f"{embedder.model_path} gives {embedder.dimension}-d; retrain it for this model "
+            "with `python -m evals.train_sentiment`"
+        )
     if llm is None and settings.llm_provider != "none":
         llm = LLMClient(settings)
     return Deps(
@@ -59,7 +67,7 @@ def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool =
         ),
         catalog=AssetCatalog.load(),
         lexicon=LexiconSentiment(),
-        classifier=EmbeddingSentimentClassifier.load(),
+        classifier=classifier,
         llm=llm,
         notifier=LogNotifier(),
     )

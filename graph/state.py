@@ -7,10 +7,10 @@ the fields they all touch (timings, errors, degraded, llm_calls) carry reducers.
 from __future__ import annotations
 
 import operator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 Verdict = Literal["unique", "related", "duplicate"]
 Direction = Literal["up", "down", "uncertain"]
@@ -33,6 +33,15 @@ class NewsItem(BaseModel):
     url: str | None = None
     published_at: datetime
     truncated: bool = False
+
+    @field_validator("published_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # Naive times are UTC everywhere (sources, database); the index's window arithmetic
+        # must not read them as the host's local time.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     @property
     def body(self) -> str:
@@ -116,14 +125,14 @@ class Recommendation(BaseModel):
 class Decision(BaseModel):
     decision: DecisionKind
     user: str
-    ts: datetime
+    ts: AwareDatetime
     adjustments: dict[str, dict[str, float]] = Field(default_factory=dict)
     note: str = ""
 
 
 class NewsState(TypedDict, total=False):
     raw: dict[str, Any]
-    item: NewsItem
+    item: NewsItem | None
     content_hash: str
     embedding: list[float]
     dedup: DedupVerdict

@@ -63,12 +63,30 @@ class Runner:
             return Outcome(
                 item_id=f"line:{record.line_no}", verdict="rejected", reason=record.reason
             )
-        if self.deps.store.item_exists(record.id):
-            # A replay of an id we already hold is a copy by definition: no graph, no tokens.
-            return Outcome(item_id=record.id, verdict="duplicate", reason="id already ingested")
         calls_before = self._llm_calls()
         started = time.perf_counter()
-        state = self.graph.invoke({"item": record}, graph_config(record.id))
+        config = graph_config(record.id)
+        try:
+            if self.deps.store.item_exists(record.id):
+                snapshot = self.graph.get_state(config)
+                if not snapshot.next or snapshot.interrupts:
+                    # A replay of an id we hold, finished or waiting for a trader, is a copy
+                    # by definition: no graph run, no tokens.
+                    return Outcome(
+                        item_id=record.id,
+                        verdict="duplicate",
+                        reason="id already ingested",
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                    )
+                # A run that died mid-graph (a crash, a kill) continues where it stopped.
+                state = self.graph.invoke(None, config)
+            else:
+                state = self.graph.invoke({"item": record}, config)
+        except Exception as exc:  # one bad item must never stop the stream
+            log.exception("item %s failed in the graph", record.id)
+            reason = f"graph error: {type(exc).__name__}: {exc}"[:500]
+            self.deps.store.save_rejection(source_file, 0, reason, record.model_dump_json()[:500])
+            return Outcome(item_id=record.id, verdict="rejected", reason=reason)
         latency = (time.perf_counter() - started) * 1000
         return self._outcome(record, state, latency, self._llm_calls() - calls_before, source_file)
 
@@ -81,7 +99,8 @@ class Runner:
             return Outcome(item_id=item.id, verdict="rejected", reason=reason, latency_ms=latency)
         recs = state.get("recommendations", [])
         out_of_bounds = sum(
-            not within_bounds(r, self._vol_class(r.symbol), self.deps.settings) for r in recs
+            not within_bounds(r, self.deps.catalog.vol_class(r.symbol), self.deps.settings)
+            for r in recs
         )
         return Outcome(
             item_id=item.id,
@@ -98,14 +117,17 @@ class Runner:
             out_of_bounds=out_of_bounds,
         )
 
-    def _vol_class(self, symbol: str) -> str:
-        asset = self.deps.catalog.get(symbol)
-        return asset.vol_class if asset else "extreme"
-
     def resume(self, item_id: str, decision: Decision) -> dict[str, Any]:
-        """Resume a waiting graph with the trader's decision (from the CLI, Slack or the web)."""
+        """Resume a waiting graph with the trader's decision (from the CLI, Slack or the web).
+
+        The thread is the one recorded with the approval (not re-derived), so stories that came
+        in through Studio or another worker resume where they actually wait.
+        """
+        approval = self.deps.store.get_approval(item_id)
+        thread_id = approval.thread_id if approval else thread_id_for(item_id)
         return self.graph.invoke(
-            Command(resume=decision.model_dump(mode="json")), graph_config(item_id)
+            Command(resume=decision.model_dump(mode="json")),
+            {"configurable": {"thread_id": thread_id}},
         )
 
 
@@ -188,14 +210,14 @@ def llm_server(settings: Settings) -> Iterator[LlamaServer | None]:
     if not settings.manages_llm_server:
         yield None
         return
-    server = LlamaServer(
-        port=settings.llm_port,
-        n_ctx=settings.llm_context,
-        n_threads=settings.llm_threads,
-        model_alias=settings.llm_model,
-        log_path=settings.data_dir / "llama-server.log",
-    )
     try:
+        server = LlamaServer(
+            port=settings.llm_port,
+            n_ctx=settings.llm_context,
+            n_threads=settings.llm_threads,
+            model_alias=settings.llm_model,
+            log_path=settings.data_dir / "llama-server.log",
+        )
         server.start()
     except (OSError, RuntimeError, TimeoutError) as exc:
         log.error("LLM server did not start (%s); LLM nodes will run degraded", exc)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(20.0, gt=0)
     llm_max_tokens: int = Field(256, ge=16)
     llm_temperature: float = Field(0.0, ge=0, le=2)
+    # The news text the LLM sees is cut to this: SmolLM2's 2,048-token context must hold the
+    # system text, the item, the question and the answer.
+    llm_max_news_chars: int = Field(1_500, ge=100)
     llm_port: int = 8765
     llm_threads: int = 2
     llm_context: int = 2048
@@ -73,7 +76,7 @@ class Settings(BaseSettings):
     llm_adjust_min: float = Field(0.5, ge=0)
     llm_adjust_max: float = Field(1.5, ge=1)
     material_bps: float = Field(5.0, ge=0)
-    approval_expiry_minutes: int = Field(10, ge=1)
+    approval_expiry_minutes: float = Field(10.0, gt=0)
 
     @field_validator("llm_nodes", mode="before")
     @classmethod
@@ -122,7 +125,11 @@ class Settings(BaseSettings):
         return min(self.max_widen_bps, self.max_widen_bps_by_vol_class.get(vol_class, 0.0))
 
     def llm_enabled_for(self, node: str) -> bool:
-        return self.llm_provider != "none" and node in self.llm_nodes
+        if self.llm_provider == "none":
+            return False
+        if node == "gray_zone":
+            return self.gray_zone_policy == "llm"
+        return node in self.llm_nodes
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from graph.state import (
@@ -27,6 +27,7 @@ from graph.state import (
     TaggedAsset,
     Urgency,
 )
+from tests.conftest import PG_URL
 from tools.db import Base, Run, Store
 
 TABLES = {
@@ -175,7 +176,7 @@ def test_concurrent_links_all_count(store: Store) -> None:
 
 
 def test_indexed_embeddings(store: Store) -> None:
-    assert store.indexed_embeddings(T0) == []
+    assert store.indexed_embeddings(384) == []
 
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((3, 384)).astype(np.float32)
@@ -184,18 +185,16 @@ def test_indexed_embeddings(store: Store) -> None:
     dup = DedupVerdict(verdict="duplicate", method="window", nearest_id="new")
     store.save_item(news("dup", minutes=20), "h2", vectors[2], dup)
     store.save_item(news("noemb", minutes=30), "h3", None, UNIQUE)
+    # A vector from another embedding model is not comparable and must be skipped.
+    store.save_item(news("other", minutes=40), "h4", vectors[0][:128], UNIQUE)
 
-    # `since` in another timezone: the comparison must happen in UTC.
-    since = (T0 - timedelta(minutes=60)).astimezone(timezone(timedelta(hours=-5)))
-    recent = store.indexed_embeddings(since)
-    assert [r.item_id for r in recent] == ["new", "dup"]
-    assert [r.verdict for r in recent] == ["unique", "duplicate"]
-    assert all(r.published_at.tzinfo is not None for r in recent)
-    assert all(r.vector.dtype == np.float32 for r in recent)
-    assert np.array_equal(np.vstack([r.vector for r in recent]), vectors[1:])
-
-    everything = store.indexed_embeddings()
-    assert [r.item_id for r in everything] == ["old", "new", "dup"]
+    rows = store.indexed_embeddings(384)
+    assert [r.item_id for r in rows] == ["old", "new", "dup"]
+    assert [r.verdict for r in rows] == ["unique", "unique", "duplicate"]
+    assert all(r.published_at.tzinfo is not None for r in rows)
+    assert all(r.vector.dtype == np.float32 for r in rows)
+    assert np.array_equal(np.vstack([r.vector for r in rows]), vectors)
+    assert [r.item_id for r in store.indexed_embeddings(128)] == ["other"]
 
 
 def test_create_approval_is_idempotent(store: Store) -> None:
@@ -363,3 +362,22 @@ def test_runs(store: Store) -> None:
         assert run is not None
         assert run.report == {"items": 3}
         assert run.finished_at is not None and run.finished_at.tzinfo == UTC
+
+
+@pytest.mark.postgres
+def test_store_survives_dropped_postgres_connections(pg_schema_url: str) -> None:
+    """What a PostgreSQL restart does to a worker: every pooled connection dies at once."""
+    store = Store(pg_schema_url)
+    store.migrate()
+    store.save_item(news("before"), "h1", None, UNIQUE)
+    with store.engine.connect() as conn:
+        own_pid = conn.execute(text("select pg_backend_pid()")).scalar()
+    killer = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with killer.connect() as conn:
+        killed = conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": own_pid}).scalar()
+    killer.dispose()
+    assert killed is True
+    # The pooled connection is dead; pre-ping replaces it and nothing is lost.
+    store.save_item(news("after", minutes=1), "h2", None, UNIQUE)
+    assert store.item_exists("before") and store.item_exists("after")
+    store.close()

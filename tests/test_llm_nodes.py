@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from graph.deps import Deps
+from graph.nodes.sentiment import LLM_MAX_CONFIDENCE
 from graph.state import NewsItem
 from newsdesk.settings import Settings
 from tests.fake_llm import fake_llm
@@ -72,7 +73,7 @@ def test_hostile_llm_answer_is_clamped(make_deps: Callable[..., Deps]) -> None:
     tagged = {a.symbol for a in state["assets"]}
     assert "NOTATICKER" not in tagged and "DOGE" in tagged
     vote = state["sentiment"].votes["llm"]
-    assert vote.score == -1.0 and vote.confidence == 1.0
+    assert vote.score == -1.0 and vote.confidence == LLM_MAX_CONFIDENCE
     doge = next(r for r in state["recommendations"] if r.symbol == "DOGE")
     assert doge.widen_bps <= settings.bps_cap("extreme") <= settings.max_widen_bps
     assert doge.widen_bps <= doge.policy_bps * settings.llm_adjust_max + 1e-6

@@ -304,3 +304,15 @@ def test_replay_rejects_bad_arguments() -> None:
         list(replay([], pace="fast"))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         list(replay([], speed=0))
+
+
+def test_lone_surrogates_are_stripped_and_absurd_dates_rejected() -> None:
+    item = parse_item(
+        {"id": "s1", "source": "x", "title": "BTC \ud800 hack", "published_at": "2025-01-01"},
+        1000,
+    )
+    assert item.title == "BTC  hack"
+    item.title.encode("utf-8")  # storable and hashable
+    for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59Z"):
+        with pytest.raises(ItemError, match="outside"):
+            parse_item({"id": "s2", "source": "x", "title": "t", "published_at": stamp}, 1000)

@@ -202,6 +202,11 @@ class AssetCatalog:
     def get(self, symbol: str) -> Asset | None:
         return self._assets.get(symbol.upper())
 
+    def vol_class(self, symbol: str) -> str:
+        """The asset's volatility class; an unknown symbol gets the narrowest cap ("low")."""
+        asset = self.get(symbol)
+        return asset.vol_class if asset else "low"
+
     def symbols(self) -> list[str]:
         return sorted(self._assets)
 

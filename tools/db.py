@@ -382,6 +382,21 @@ class Store:
         with self._sessions() as s:
             return s.scalar(select(Item.id).where(Item.id == item_id)) is not None
 
+    def stored_verdict(self, item_id: str) -> DedupVerdict | None:
+        """The dedup verdict already recorded for this item, if any (a re-run must reuse it)."""
+        with self._sessions() as s:
+            item = s.get(Item, item_id)
+            if item is None or item.verdict is None:
+                return None
+            return DedupVerdict(
+                verdict=item.verdict,
+                method=item.dedup_method or "none",
+                nearest_id=item.nearest_id,
+                similarity=item.similarity,
+                story_id=item.story_id,
+                reason="verdict recorded earlier for this item",
+            )
+
     def find_by_hash(self, content_hash: str) -> tuple[str, str | None] | None:
         stmt = (
             select(Item.id, Item.story_id)
@@ -531,28 +546,28 @@ class Store:
             row = s.get(Story, story_id)
             return None if row is None else _row_dict(row)
 
-    def indexed_embeddings(self, since: datetime | None = None) -> list[IndexedEmbedding]:
-        """Stored embeddings in time order, to rebuild the in-memory news index on start.
+    def indexed_embeddings(self, dimension: int) -> list[IndexedEmbedding]:
+        """Stored embeddings of this dimension in time order, to rebuild the news index.
 
-        After an embedding model change old vectors cannot be compared with new ones, so only
-        those with the newest vector's dimension are returned.
+        Vectors from another embedding model cannot be compared with the current one's, so
+        they are skipped (and counted in the log).
         """
-        stmt = select(Item.id, Item.story_id, Item.published_at, Item.verdict, Item.embedding)
-        stmt = stmt.where(Item.embedding.is_not(None)).order_by(Item.published_at, Item.id)
-        if since is not None:
-            stmt = stmt.where(Item.published_at >= since)
+        stmt = (
+            select(Item.id, Item.story_id, Item.published_at, Item.verdict, Item.embedding)
+            .where(Item.embedding.is_not(None))
+            .order_by(Item.published_at, Item.id)
+        )
         with self._sessions() as s:
             rows = [
                 IndexedEmbedding(r[0], r[1], r[2], r[3], decode_embedding(r[4]))
                 for r in s.execute(stmt)
             ]
-        if not rows:
-            return rows
-        dim = rows[-1].vector.size
-        kept = [r for r in rows if r.vector.size == dim]
+        kept = [r for r in rows if r.vector.size == dimension]
         if len(kept) < len(rows):
             log.warning(
-                "ignoring %d stored embeddings not of dimension %d", len(rows) - len(kept), dim
+                "ignoring %d stored embeddings not of dimension %d",
+                len(rows) - len(kept),
+                dimension,
             )
         return kept
 

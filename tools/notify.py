@@ -9,10 +9,11 @@ log = logging.getLogger("newsdesk.notify")
 
 
 class Notifier(Protocol):
-    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> str | None:
-        """Announce a story awaiting a decision; return a message id when there is one.
+    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
+        """Announce a story awaiting a decision; return (channel, message id) when posted.
 
-        Must be idempotent on item_id: the node that calls it re-runs when a graph resumes.
+        The caller posts only while the approval has no stored message id, so a node re-run on
+        resume or a restart does not post twice.
         """
         ...
 
@@ -20,11 +21,6 @@ class Notifier(Protocol):
 class LogNotifier:
     """The no-Slack default: the story waits in the approvals table (`newsdesk approvals`)."""
 
-    def __init__(self) -> None:
-        self._posted: set[str] = set()
-
-    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> str | None:
-        if item_id not in self._posted:
-            self._posted.add(item_id)
-            log.info("awaiting approval: %s %s", item_id, summary.get("headline", ""))
+    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
+        log.info("awaiting approval: %s %s", item_id, summary.get("headline", ""))
         return None

@@ -27,8 +27,11 @@ EXCERPT_CHARS = 500
 UTF8_BOM = b"\xef\xbb\xbf"
 
 # C0 and C1 controls and DEL, except tab and newline: they break terminals, Slack messages and
-# tokenizers, and never carry meaning in a headline or post.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# tokenizers, and never carry meaning in a headline or post. Lone surrogates ("\ud800" in
+# JSON) are not text at all: they cannot even be encoded as UTF-8 for hashing or storage.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Dates outside this range are typos or attacks, and break time arithmetic (window +/- a day).
+_YEARS = range(1970, 2101)
 _BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False}
 
 
@@ -299,6 +302,8 @@ def _parse_timestamp(value: Any) -> datetime:
     else:
         # Epoch numbers are ambiguous (seconds or milliseconds?), so they are refused.
         raise ItemError(f"published_at must be an ISO 8601 string, got {type(value).__name__}")
+    if parsed.year not in _YEARS:
+        raise ItemError(f"published_at year {parsed.year} is outside {_YEARS[0]}-{_YEARS[-1]}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

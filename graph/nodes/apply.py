@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from graph.deps import Deps
@@ -15,24 +16,20 @@ def make_apply(deps: Deps) -> NodeFn:
         item_id = state["item"].id
         decision = state["decision"]
         current = deps.store.get_approval(item_id)
-        if (
-            current is not None
-            and decision.decision != "expired"
-            and decision.ts > current.expires_at
-        ):
-            # Too late to act on: the market has moved on since the story was posted.
+        # Expiry is judged on this server's clock when the decision arrives; the decision's own
+        # timestamp comes from the caller and could be backdated.
+        received = datetime.now(UTC)
+        if current is not None and decision.decision != "expired" and received > current.expires_at:
             decision = Decision(
                 decision="expired",
                 user=decision.user,
-                ts=decision.ts,
+                ts=received,
                 note=f"{decision.decision} arrived after expiry at "
                 f"{current.expires_at.isoformat()}",
             )
-        applied, approval = deps.store.decide(item_id, decision)
+        _, approval = deps.store.decide(item_id, decision)
         deps.store.set_item_status(item_id, "decided")
-        return {
-            "decision": decision,
-            "applied": applied and approval.status in {"approved", "adjusted"},
-        }
+        # Derived from the stored status, so a re-run of this node reports the same outcome.
+        return {"decision": decision, "applied": approval.status in {"approved", "adjusted"}}
 
     return apply

@@ -15,10 +15,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from graph.deps import Deps
-from graph.nodes._common import NodeFn, fallback_note, timed
+from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import DedupVerdict, NewsItem, NewsState
-from prompts import load_prompt
-from tools.llm import LLMError, fence
+from tools.llm import fence
 from tools.news_index import Neighbor
 
 
@@ -50,22 +49,24 @@ def make_dedup(deps: Deps) -> NodeFn:
         )
 
     def ask_same_event(item: NewsItem, neighbor: Neighbor) -> tuple[bool, dict[str, Any]]:
-        llm = deps.llm
+        """True when the LLM thinks both items report one event, or cannot tell.
+
+        Unsure, or no model to ask: linking to the story costs nothing and loses nothing.
+        """
+        update: dict[str, Any] = {}
+        if deps.llm_for("gray_zone") is None:
+            return True, update
         earlier = deps.store.item_view(neighbor.item_id) or {}
         earlier_text = " ".join(filter(None, [earlier.get("title"), earlier.get("text")]))
-        if llm is None:
-            return True, {}
-        try:
-            answer = llm.structured(
-                load_prompt("system"),
-                item.body,
-                load_prompt("gray_zone", earlier=fence(earlier_text[:1000])),
-                SameEventAnswer,
-            )
-            return answer.same_event, {"llm_calls": 1}
-        except LLMError as exc:
-            # Unsure and no model to ask: linking to the story costs nothing and loses nothing.
-            return True, {"llm_calls": 1, **fallback_note("dedup", exc)}
+        answer = ask_llm(
+            deps,
+            "gray_zone",
+            item.body,
+            SameEventAnswer,
+            update,
+            earlier=fence(earlier_text[:1000]),
+        )
+        return (answer.same_event if answer is not None else True), update
 
     def decide(item: NewsItem, vector: np.ndarray, digest: str) -> tuple[DedupVerdict, dict]:
         exact = deps.store.find_by_hash(digest)
@@ -116,6 +117,11 @@ def make_dedup(deps: Deps) -> NodeFn:
     @timed("dedup")
     def dedup(state: NewsState) -> dict[str, Any]:
         item = state["item"]
+        earlier = deps.store.stored_verdict(item.id)
+        if earlier is not None:
+            # A re-run (resume after a crash, a retried request) must not match the item
+            # against itself or count it twice: the first verdict stands.
+            return {"dedup": earlier}
         vector = np.asarray(state["embedding"], dtype=np.float32)
         verdict, extra = decide(item, vector, state["content_hash"])
         if verdict.verdict == "unique":

@@ -1,4 +1,8 @@
-"""normalize: turn the raw input into a validated NewsItem with clean text."""
+"""normalize: turn the raw input into a validated NewsItem with clean text.
+
+A rejected input leaves `item` as None, which routes the graph straight to END; the caller
+records the reason from `errors`.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +25,14 @@ def make_normalize(deps: Deps) -> NodeFn:
             try:
                 item = parse_item(state.get("raw") or {}, max_chars)
             except ItemError as exc:
-                return {"errors": [f"normalize: rejected: {exc}"]}
+                return {"item": None, "errors": [f"normalize: rejected: {exc}"]}
         cleaned: dict[str, Any] = {
             "title": clean_text(item.title) if item.title else None,
             "text": clean_text(item.text) if item.text else None,
         }
         item = item.model_copy(update=cleaned)
         if not item.body:
-            return {"errors": ["normalize: rejected: no text left after clean-up"]}
+            return {"item": None, "errors": ["normalize: rejected: no text left after clean-up"]}
         return {"item": NewsItem.model_validate(item.model_dump())}
 
     return normalize

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from langgraph.config import get_config
+
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, timed
 from graph.nodes.record import persist_analysis
@@ -43,9 +45,15 @@ def make_notify(deps: Deps) -> NodeFn:
         item_id = state["item"].id
         summary = approval_summary(state)
         expires = datetime.now(UTC) + timedelta(minutes=deps.settings.approval_expiry_minutes)
-        deps.store.create_approval(item_id, thread_id_for(item_id), expires, summary)
+        # The thread actually running (Studio picks its own ids), so a decision resumes it.
+        thread_id = get_config().get("configurable", {}).get("thread_id") or thread_id_for(item_id)
+        created = deps.store.create_approval(item_id, str(thread_id), expires, summary)
         deps.store.set_item_status(item_id, "pending_approval")
-        deps.notifier.post_for_approval(item_id, summary)
+        approval = deps.store.get_approval(item_id)
+        if created or (approval is not None and approval.message_ts is None):
+            posted = deps.notifier.post_for_approval(item_id, summary)
+            if posted is not None:
+                deps.store.set_approval_message(item_id, *posted)
         return {"notified": True}
 
     return notify

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -14,6 +15,7 @@ from tools.ensemble import combine, label_for
 
 # The trained classifier is the strongest member on the CPU default; the 135M LLM the weakest.
 MEMBER_WEIGHTS = {"classifier": 0.5, "llm": 0.3, "lexicon": 0.2}
+LLM_MAX_CONFIDENCE = 0.7
 
 
 class SentimentAnswer(BaseModel):
@@ -23,12 +25,18 @@ class SentimentAnswer(BaseModel):
 
 
 def clamp_answer(answer: SentimentAnswer) -> SentimentVote:
-    """Out-of-range numbers are clamped, and a score that contradicts the label is dropped."""
-    score = max(-1.0, min(1.0, answer.score))
+    """Bound the model's numbers; a score that contradicts the label is replaced.
+
+    The model reads untrusted text, so its self-reported confidence is capped: one injected
+    "100% sure" must not outvote the classifier on its own. NaN counts as no confidence.
+    """
+    score = answer.score if math.isfinite(answer.score) else 0.0
+    score = max(-1.0, min(1.0, score))
     if label_for(score) != answer.label:
         score = {"bearish": -0.5, "neutral": 0.0, "bullish": 0.5}[answer.label]
+    confidence = answer.confidence if math.isfinite(answer.confidence) else 0.0
     return SentimentVote(
-        label=answer.label, score=score, confidence=max(0.0, min(1.0, answer.confidence))
+        label=answer.label, score=score, confidence=max(0.0, min(LLM_MAX_CONFIDENCE, confidence))
     )
 
 

@@ -30,16 +30,15 @@ class SpreadAnswer(BaseModel):
 def make_spread_recommendation(deps: Deps) -> NodeFn:
     settings = deps.settings
 
-    def vol_class_of(symbol: str) -> str:
-        asset = deps.catalog.get(symbol)
-        return asset.vol_class if asset else "extreme"
-
     @timed("spread_recommendation")
     def spread_recommendation(state: NewsState) -> dict[str, Any]:
         proposals = [
             propose(
                 PolicyInputs(
-                    impact, vol_class_of(impact.symbol), state["urgency"], state["sentiment"]
+                    impact,
+                    deps.catalog.vol_class(impact.symbol),
+                    state["urgency"],
+                    state["sentiment"],
                 ),
                 settings,
             )
@@ -62,8 +61,12 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
             )
             if answer is not None:
                 recs = apply_adjustments(recs, answer)
-        recs.sort(key=lambda r: -r.widen_bps)
-        material = any(r.widen_bps >= settings.material_bps for r in recs)
+        # The LLM reads untrusted text, so it may shade a widening but never decide whether a
+        # trader sees the story: materiality is judged on the larger of policy and adjusted.
+        material = any(max(r.widen_bps, r.policy_bps) >= settings.material_bps for r in recs)
+        recs = sorted(
+            (r for r in recs if r.widen_bps >= settings.min_widen_bps), key=lambda r: -r.widen_bps
+        )
         return {**update, "recommendations": recs, "route": "material" if material else "routine"}
 
     def apply_adjustments(recs: list[Recommendation], answer: SpreadAnswer) -> list[Recommendation]:
@@ -88,7 +91,7 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
                             + (f": {note}" if note else ""),
                         }
                     ),
-                    vol_class_of(rec.symbol),
+                    deps.catalog.vol_class(rec.symbol),
                     settings,
                 )
             )
