@@ -16,6 +16,10 @@ from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState, Recommendation
 from tools.spread_policy import PolicyInputs, clamp, propose
 
+# A one-sentence rationale per symbol costs ~30 tokens; the largest few fit the answer budget
+# and the rest keep the policy's value.
+MAX_LLM_PROPOSALS = 4
+
 
 class Adjustment(BaseModel):
     symbol: str
@@ -54,7 +58,8 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
                 SpreadAnswer,
                 update,
                 proposals="\n".join(
-                    f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min" for r in recs
+                    f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min"
+                    for r in sorted(recs, key=lambda r: -r.widen_bps)[:MAX_LLM_PROPOSALS]
                 ),
                 adjust_min=settings.llm_adjust_min,
                 adjust_max=settings.llm_adjust_max,
