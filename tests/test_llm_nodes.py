@@ -96,6 +96,8 @@ def test_prompts_put_the_shared_prefix_first(make_deps: Callable[..., Deps]) -> 
     assert all(
         request["response_format"]["type"] == "json_object" for request in server["requests"]
     )
+    # llama.cpp ignores max_completion_tokens; only max_tokens bounds a looping answer.
+    assert all(request["max_tokens"] == 256 for request in server["requests"])
 
 
 @pytest.mark.llm

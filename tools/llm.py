@@ -144,13 +144,19 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
         )
     from langchain_openai import ChatOpenAI
 
+    limit: dict[str, Any] = {"max_tokens": settings.llm_max_tokens}
+    if settings.llm_provider != "openai":
+        # langchain-openai sends `max_completion_tokens`, which llama.cpp's server ignores: a
+        # looping answer then runs to the end of the context (seen: 1,900 tokens, 50 s).
+        # Self-hosted servers all honour the classic `max_tokens`.
+        limit = {"extra_body": {"max_tokens": settings.llm_max_tokens}}
     return ChatOpenAI(
         base_url=settings.resolved_llm_base_url,
         api_key=settings.llm_api_key,
         model=settings.llm_model,
         temperature=settings.llm_temperature,
-        max_tokens=settings.llm_max_tokens,
         timeout=settings.llm_timeout_s,
         # A retry doubles the wait on a dead server; the node's fallback is the retry.
         max_retries=0,
+        **limit,
     )
