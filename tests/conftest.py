@@ -40,6 +40,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data: skipped on a user's clone without it, a failure under CI."""
+    from evals.datasets import shared_data_dir
+
+    path = shared_data_dir()
+    if not (path / "README.md").exists():
+        skip_or_fail(f"shared datasets not found at {path} (set NEWSDESK_SHARED_DATA)")
+    return path
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def factory(**overrides: Any) -> Settings:

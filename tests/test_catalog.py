@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 from pathlib import Path
 
@@ -23,13 +22,6 @@ def symbols(catalog: AssetCatalog, text: str, direct_only: bool = False) -> set[
         for m in catalog.match(text)
         if not direct_only or not m.via.startswith("topic:")
     }
-
-
-def shared_data_dir() -> Path:
-    override = os.environ.get("NEWSDESK_SHARED_DATA")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 # --- direct mentions -----------------------------------------------------------------------
@@ -249,13 +241,8 @@ def test_topic_strengths_and_symbols(catalog: AssetCatalog) -> None:
 # --- real data -----------------------------------------------------------------------------
 
 
-def test_cashtag_recall_on_real_tweets(catalog: AssetCatalog) -> None:
-    path = shared_data_dir() / "twitter_financial_news_sentiment" / "sent_train.csv"
-    if not path.exists():
-        reason = f"shared data not found at {path} (set NEWSDESK_SHARED_DATA)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+def test_cashtag_recall_on_real_tweets(catalog: AssetCatalog, shared_data: Path) -> None:
+    path = shared_data / "twitter_financial_news_sentiment" / "sent_train.csv"
 
     known = set(catalog.symbols())
     cashtag = re.compile(r"\$([A-Za-z]{1,10})\b")

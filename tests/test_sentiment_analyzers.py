@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from evals.datasets import load_twitter_financial_news, shared_data_dir, twitter_split
+from evals.datasets import load_twitter_financial_news, twitter_split
 from tools.lexicon import LexiconSentiment
 from tools.sentiment_classifier import (
     CLASSES,
@@ -21,17 +21,6 @@ from tools.sentiment_classifier import (
 HELD_OUT_SAMPLE = 300
 HELD_OUT_SAMPLE_SEED = 7
 MIN_WEIGHTED_F1 = 0.70
-
-
-def require_shared_data() -> None:
-    """Skip locally without the shared datasets; in CI their absence is a failure, not a skip."""
-    path = shared_data_dir() / "twitter_financial_news_sentiment" / "sent_train.csv"
-    if path.exists():
-        return
-    reason = f"shared dataset missing: {path} (set NEWSDESK_SHARED_DATA)"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +137,7 @@ def test_classifier_shapes_and_probabilities(classifier, embedder) -> None:
         classifier.predict_proba(np.zeros((2, 10), dtype=np.float32))
 
 
-def test_twitter_split_is_deterministic_and_stratified() -> None:
-    require_shared_data()
+def test_twitter_split_is_deterministic_and_stratified(shared_data: Path) -> None:
     train, held = twitter_split(13)
     assert (train, held) == twitter_split(13)
     assert not set(train) & set(held)
@@ -158,8 +146,7 @@ def test_twitter_split_is_deterministic_and_stratified() -> None:
     assert twitter_split(14)[1] != held
 
 
-def test_classifier_held_out_weighted_f1(classifier, embedder) -> None:
-    require_shared_data()
+def test_classifier_held_out_weighted_f1(classifier, embedder, shared_data: Path) -> None:
     from sklearn.metrics import f1_score
 
     rows = load_twitter_financial_news()

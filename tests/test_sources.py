@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -21,11 +20,6 @@ SAMPLE = REPO_ROOT / "tools" / "data" / "sample_news.jsonl"
 # The defaults, not get_settings(): a developer's NEWSDESK_* environment must not change tests.
 MAX_TEXT = Settings.model_fields["max_text_chars"].default
 MAX_LINE = Settings.model_fields["max_line_bytes"].default
-
-
-def shared_data_dir() -> Path:
-    override = os.environ.get("NEWSDESK_SHARED_DATA")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def good(item_id: str, published_at: str = "2024-05-01T12:00:00Z", **extra: object) -> dict:
@@ -100,12 +94,8 @@ def test_sample_has_stories_reposted_by_many_outlets(sample: list[NewsItem]) -> 
         assert len(outlets) >= 5  # re-posted by different outlets, not one outlet's updates
 
 
-def test_rebuilding_the_sample_is_byte_identical(tmp_path: Path) -> None:
-    shared = shared_data_dir()
-    if not shared.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the shared datasets are missing: {shared}")
-        pytest.skip(f"shared datasets not found at {shared} (set NEWSDESK_SHARED_DATA)")
+def test_rebuilding_the_sample_is_byte_identical(tmp_path: Path, shared_data: Path) -> None:
+    shared = shared_data
     out = tmp_path / "sample_news.jsonl"
     subprocess.run(
         [sys.executable, "-m", "evals.build_sample", "--shared", str(shared), "--out", str(out)],
