@@ -159,6 +159,41 @@ def cmd_approvals(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if after and after.status in {"approved", "rejected"} else 1
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from newsdesk.runner import llm_server
+    from serving.desk import Desk
+    from serving.http_app import create_http_app
+    from serving.slack_app import build_slack_app, slack_client
+    from tools.slack import SlackNotifier
+
+    slack_enabled = bool(settings.slack_bot_token and settings.slack_signing_secret)
+    with llm_server(settings):
+        notifier = (
+            SlackNotifier(slack_client(settings), settings.slack_channel) if slack_enabled else None
+        )
+        desk = Desk(settings, notifier)
+        try:
+            slack_app = build_slack_app(settings, desk, notifier) if notifier else None
+            if slack_app is not None and settings.slack_app_token:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                # Socket Mode: Slack connects out to us; no public interactivity URL needed.
+                SocketModeHandler(slack_app, settings.slack_app_token).connect()
+            slack_state = "on" if slack_app else "off: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET"
+            console.print(f"newsdesk serve on http://{args.host}:{args.port} (Slack {slack_state})")
+            uvicorn.run(
+                create_http_app(desk, slack_app),
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+            )
+        finally:
+            desk.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsdesk", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -172,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", help="JSON run report path (default DATA_DIR/run_report.json)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=cmd_run)
+
+    serve = sub.add_parser("serve", help="Slack app, ingest endpoint and health check")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=cmd_serve)
 
     approvals = sub.add_parser("approvals", help="list or decide stories awaiting approval")
     actions = approvals.add_subparsers(dest="action", required=True)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VolClass = Literal["low", "medium", "high", "extreme"]
@@ -15,7 +15,9 @@ GrayZonePolicy = Literal["link_stop", "link_continue", "llm"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSDESK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSDESK_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     # --- storage -------------------------------------------------------------------------
     data_dir: Path = Path("var")
@@ -78,7 +80,16 @@ class Settings(BaseSettings):
     material_bps: float = Field(5.0, ge=0)
     approval_expiry_minutes: float = Field(10.0, gt=0)
 
-    @field_validator("llm_nodes", mode="before")
+    # --- Slack (Slack's own variable names for the secrets) ---------------------------------
+    slack_bot_token: str = Field("", validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str = Field("", validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
+    slack_app_token: str = Field("", validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_channel: str = ""
+    # User ids allowed to decide; empty means nobody may (fail closed).
+    slack_approvers: Annotated[set[str], NoDecode] = set()
+    slack_api_url: str = "https://slack.com/api/"
+
+    @field_validator("llm_nodes", "slack_approvers", mode="before")
     @classmethod
     def _split_nodes(cls, value: object) -> object:
         # NEWSDESK_LLM_NODES=sentiment,urgency reads better than a JSON list.

@@ -1,0 +1,108 @@
+"""One serving process's desk: the graph, its store, the ingest worker and trader decisions.
+
+Every entry point (Slack, the ingest endpoint, the CLI) goes through this object, so the
+exactly-once rules live in one place: the approval row in the database, not this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from graph.deps import build_deps
+from graph.news_graph import build_news_graph
+from graph.state import Decision, NewsItem
+from newsdesk.runner import Outcome, Runner
+from newsdesk.settings import Settings
+from tools.checkpoints import open_checkpointer
+from tools.db import ApprovalView
+from tools.notify import Notifier
+
+log = logging.getLogger("newsdesk.desk")
+
+DecisionOutcome = Literal["applied", "already_decided", "expired", "unknown_item"]
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    outcome: DecisionOutcome
+    approval: ApprovalView | None
+
+
+class Desk:
+    def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self._stack = ExitStack()
+        self.deps = build_deps(settings)
+        if notifier is not None:
+            self.deps.notifier = notifier
+        saver = self._stack.enter_context(open_checkpointer(settings.resolved_checkpoint_url))
+        self.runner = Runner(self.deps, build_news_graph(self.deps, saver))
+        self.store = self.deps.store
+        # Items go through the graph one at a time: dedup must see each verdict before the next.
+        self._inbox: queue.Queue[NewsItem | None] = queue.Queue()
+        self._graph_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        self._worker.start()
+        self.outcomes: list[Outcome] = []
+
+    def close(self) -> None:
+        self._inbox.put(None)
+        self._worker.join(timeout=30)
+        self._stack.close()
+        self.store.close()
+
+    def submit(self, item: NewsItem) -> None:
+        self._inbox.put(item)
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Block until every submitted item went through the graph (tests, shutdown)."""
+        done = threading.Event()
+
+        def waiter() -> None:
+            self._inbox.join()
+            done.set()
+
+        threading.Thread(target=waiter, daemon=True).start()
+        return done.wait(timeout_s)
+
+    def _work(self) -> None:
+        while True:
+            item = self._inbox.get()
+            try:
+                if item is None:
+                    return
+                with self._graph_lock:
+                    self.outcomes.append(self.runner.process(item, "ingest"))
+            finally:
+                self._inbox.task_done()
+
+    def decide(
+        self, item_id: str, kind: Literal["approve", "reject"], user: str, note: str = ""
+    ) -> DecisionResult:
+        """Resume the waiting graph with one trader's decision, at most once per story.
+
+        A second click, a retried request or a slower approver gets the recorded decision
+        back instead of a second one: the approval row decides (see Store.decide).
+        """
+        approval = self.store.get_approval(item_id)
+        if approval is None:
+            return DecisionResult("unknown_item", None)
+        if not approval.pending:
+            return DecisionResult("already_decided", approval)
+        decision = Decision(decision=kind, user=user, ts=datetime.now(UTC), note=note)
+        with self._graph_lock:
+            self.runner.resume(item_id, decision)
+        after = self.store.get_approval(item_id)
+        if after is None or after.pending:
+            raise RuntimeError(f"resuming {item_id} did not record a decision")
+        if after.status == "expired":
+            return DecisionResult("expired", after)
+        if after.decided_by != user:
+            return DecisionResult("already_decided", after)
+        return DecisionResult("applied", after)

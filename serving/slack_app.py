@@ -1,0 +1,74 @@
+"""The Slack Bolt app: Approve / Reject buttons resume the waiting graph.
+
+Bolt verifies every request with the signing secret (forged or older than five minutes:
+rejected before any listener runs). Listeners ack() at once and do the work in a lazy
+listener, because resuming a graph can take longer than Slack's three seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from newsdesk.settings import Settings
+from serving.desk import DecisionResult, Desk
+from tools.slack import SlackNotifier
+
+log = logging.getLogger("newsdesk.slack")
+
+
+def slack_client(settings: Settings) -> WebClient:
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+
+
+def _ack(ack: Ack) -> None:
+    ack()
+
+
+def _reply(result: DecisionResult, user: str) -> str:
+    approval = result.approval
+    if result.outcome == "unknown_item" or approval is None:
+        return "This story is not awaiting a decision here."
+    who = f"<@{approval.decided_by}>" if approval.decided_by else "nobody"
+    when = approval.decided_at.strftime("%H:%M:%S UTC") if approval.decided_at else "?"
+    if result.outcome == "expired":
+        return f"Too late: this story expired at {approval.expires_at:%H:%M:%S UTC}."
+    return f"Already decided: *{approval.status}* by {who} at {when}."
+
+
+def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> App:
+    app = App(
+        signing_secret=settings.slack_signing_secret,
+        client=notifier.client,
+        # Bolt would call auth.test at start-up; the token is checked by the first post.
+        token_verification_enabled=False,
+    )
+
+    def decide(body: dict[str, Any], client: WebClient, kind: str) -> None:
+        user = body["user"]["id"]
+        channel = body.get("channel", {}).get("id", settings.slack_channel)
+        item_id = body["actions"][0]["value"]
+        if user not in settings.slack_approvers:
+            log.warning("user %s is not an approver; %s on %s ignored", user, kind, item_id)
+            client.chat_postEphemeral(
+                channel=channel, user=user, text="You are not authorized to decide on stories."
+            )
+            return
+        result = desk.decide(item_id, kind, user)  # type: ignore[arg-type]
+        if result.approval is not None and result.outcome in ("applied", "expired"):
+            notifier.show_decision(result.approval)
+        if result.outcome != "applied":
+            client.chat_postEphemeral(channel=channel, user=user, text=_reply(result, user))
+
+    def approve(body: dict[str, Any], client: WebClient) -> None:
+        decide(body, client, "approve")
+
+    def reject(body: dict[str, Any], client: WebClient) -> None:
+        decide(body, client, "reject")
+
+    app.action("approve")(ack=_ack, lazy=[approve])
+    app.action("reject")(ack=_ack, lazy=[reject])
+    return app

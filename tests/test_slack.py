@@ -1,0 +1,272 @@
+"""The real Bolt app behind `newsdesk serve`, driven with requests signed like Slack's, against a
+local stand-in for Slack's Web API."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+from slack_sdk.signature import SignatureVerifier
+
+from newsdesk.settings import Settings
+from serving.desk import Desk
+from serving.http_app import create_http_app
+from serving.slack_app import build_slack_app, slack_client
+from tests.fake_slack import fake_slack_api
+from tools.slack import SlackNotifier
+
+SECRET = "test-signing-secret"
+APPROVER, OUTSIDER = "UTRADER1", "UINTERN9"
+HACK = {
+    "id": "hack-1",
+    "source": "x",
+    "author": "zachxbt",
+    "author_followers": 900000,
+    "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
+    "published_at": "2025-02-21T14:00:00Z",
+}
+TARIFF = {
+    "id": "tariff-1",
+    "source": "truthsocial",
+    "author": "realDonaldTrump",
+    "text": "Starting Monday, 50% tariffs on all imports from the European Union. Crash incoming!",
+    "published_at": "2025-05-23T12:00:00Z",
+}
+
+
+class Desktop:
+    """A serving process: the desk, its HTTP app and a client that signs like Slack."""
+
+    def __init__(self, settings: Settings) -> None:
+        notifier = SlackNotifier(slack_client(settings), settings.slack_channel)
+        self.desk = Desk(settings, notifier)
+        self.http = TestClient(
+            create_http_app(self.desk, build_slack_app(settings, self.desk, notifier))
+        )
+
+    def close(self) -> None:
+        self.http.close()
+        self.desk.close()
+
+    def ingest(self, *items: dict[str, Any]) -> None:
+        response = self.http.post("/ingest", json=list(items))
+        assert response.status_code == 202, response.text
+        assert self.desk.wait_idle(120)
+
+    def click(
+        self,
+        action: str,
+        item_id: str,
+        user: str,
+        *,
+        secret: str = SECRET,
+        age_s: float = 0,
+        body: str | None = None,
+    ) -> int:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T1"},
+            "api_app_id": "A1",
+            "user": {"id": user, "team_id": "T1"},
+            "channel": {"id": "CDESK"},
+            "container": {"type": "message", "channel_id": "CDESK"},
+            "trigger_id": "1.2.3",
+            "token": "legacy",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action,
+                    "block_id": "decision",
+                    "value": item_id,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        body = body or urlencode({"payload": json.dumps(payload)})
+        timestamp = str(int(time.time() - age_s))
+        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        response = self.http.post(
+            "/slack/events",
+            content=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": signature,
+            },
+        )
+        return response.status_code
+
+
+@pytest.fixture
+def slack() -> Iterator[dict[str, Any]]:
+    with fake_slack_api() as api:
+        yield api
+
+
+@pytest.fixture
+def slack_settings(
+    make_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        return make_settings(
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SECRET,
+            slack_channel="CDESK",
+            slack_approvers={APPROVER},
+            slack_api_url=slack["url"],
+            **overrides,
+        )
+
+    return factory
+
+
+def wait_status(desk: Desk, item_id: str, status: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        approval = desk.store.get_approval(item_id)
+        if approval is not None and approval.status == status:
+            return approval
+        time.sleep(0.05)
+    raise AssertionError(f"{item_id} never became {status}: {desk.store.get_approval(item_id)}")
+
+
+def test_post_approve_resume_and_message_updated(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    app = Desktop(slack_settings())
+    try:
+        app.ingest(HACK)
+        [post] = slack["wait_for"]("chat.postMessage")
+        assert post["channel"] == "CDESK"
+        text = json.dumps(post["blocks"])
+        assert "Bybit hacked" in text and "ETH" in text and "bps" in text
+        assert {"approve", "reject", "adjust"} <= {
+            e["action_id"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]
+        }
+        assert app.click("approve", "hack-1", APPROVER) == 200
+        approval = wait_status(app.desk, "hack-1", "approved")
+        assert approval.decided_by == APPROVER and approval.message_ts
+        [update] = slack["wait_for"]("chat.update")
+        assert update["ts"] == approval.message_ts
+        assert "approved" in json.dumps(update["blocks"])
+        assert not any(b["type"] == "actions" for b in update["blocks"])
+        assert len(app.desk.store.decisions_for("hack-1")) == 1
+
+        # Double click, or Slack retrying: the recorded decision is the answer, nothing changes.
+        assert app.click("approve", "hack-1", APPROVER) == 200
+        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+        assert "Already decided" in ephemeral["text"] and ephemeral["user"] == APPROVER
+        assert len(app.desk.store.decisions_for("hack-1")) == 1
+        assert len(slack["of"]("chat.update")) == 1
+    finally:
+        app.close()
+
+
+def test_reject_and_unauthorized_user(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    app = Desktop(slack_settings())
+    try:
+        app.ingest(HACK)
+        assert app.click("reject", "hack-1", OUTSIDER) == 200
+        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+        assert "not authorized" in ephemeral["text"] and ephemeral["user"] == OUTSIDER
+        time.sleep(0.3)
+        assert app.desk.store.get_approval("hack-1").status == "pending"
+        assert app.click("reject", "hack-1", APPROVER) == 200
+        assert wait_status(app.desk, "hack-1", "rejected").decided_by == APPROVER
+    finally:
+        app.close()
+
+
+def test_forged_stale_and_unsigned_requests_are_refused(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    app = Desktop(slack_settings())
+    try:
+        app.ingest(HACK)
+        assert app.click("approve", "hack-1", APPROVER, secret="not-the-secret") == 401
+        assert app.click("approve", "hack-1", APPROVER, age_s=6 * 60) == 401
+        unsigned = app.http.post(
+            "/slack/events",
+            content="payload=%7B%7D",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert unsigned.status_code == 401
+        time.sleep(0.3)
+        assert app.desk.store.get_approval("hack-1").status == "pending"
+        assert slack["of"]("chat.postEphemeral") == [] and slack["of"]("chat.update") == []
+    finally:
+        app.close()
+
+
+def test_decision_after_expiry_is_refused(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    app = Desktop(slack_settings(approval_expiry_minutes=0.01))
+    try:
+        app.ingest(HACK)
+        time.sleep(1.0)
+        assert app.click("approve", "hack-1", APPROVER) == 200
+        approval = wait_status(app.desk, "hack-1", "expired")
+        [update] = slack["wait_for"]("chat.update")
+        assert "expired" in json.dumps(update["blocks"])
+        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+        assert "expired" in ephemeral["text"]
+        assert approval.decided_at is not None
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_restart_between_post_and_click(
+    slack_settings: Callable[..., Settings],
+    slack: dict[str, Any],
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    overrides = {}
+    if backend == "postgresql":
+        overrides["database_url"] = request.getfixturevalue("pg_schema_url")
+    first = Desktop(slack_settings(**overrides))
+    first.ingest(HACK, TARIFF)
+    posts = slack["wait_for"]("chat.postMessage", 2)
+    first.close()
+
+    second = Desktop(slack_settings(**overrides))  # a new process on the same database
+    try:
+        second.ingest(HACK)  # the same story again after the restart: no second post
+        assert len(slack["of"]("chat.postMessage")) == len(posts) == 2
+        assert second.click("approve", "tariff-1", APPROVER) == 200
+        approval = wait_status(second.desk, "tariff-1", "approved")
+        assert approval.thread_id == "news-tariff-1"
+        state = second.desk.runner.graph.get_state({"configurable": {"thread_id": "news-tariff-1"}})
+        assert state.next == () and state.values["applied"] is True
+        assert second.desk.store.get_approval("hack-1").status == "pending"
+    finally:
+        second.close()
+
+
+def test_ingest_validates_each_item(slack_settings: Callable[..., Settings]) -> None:
+    app = Desktop(slack_settings())
+    try:
+        response = app.http.post("/ingest", json=[HACK, {"id": "x", "title": "no source"}, 42])
+        assert response.status_code == 202
+        body = response.json()
+        assert body["accepted"] == ["hack-1"]
+        assert [r["index"] for r in body["rejected"]] == [1, 2]
+        assert "source" in body["rejected"][0]["reason"]
+        assert app.http.post("/ingest", json={"id": "y"}).status_code == 400
+        assert app.desk.wait_idle(60)
+        health = app.http.get("/healthz").json()
+        assert health["ok"] and health["pending_approvals"] == 1
+        assert app.desk.store.counts()["rejections"] == 3
+    finally:
+        app.close()

@@ -1,0 +1,144 @@
+"""Slack: the Block Kit approval message, posting it, and writing the decision back into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from tools.db import ApprovalView
+
+ACTIONS = ("approve", "reject", "adjust")
+MAX_RECS_SHOWN = 6
+
+
+def _text(markdown: str) -> dict[str, Any]:
+    # Section text is capped at 3,000 characters by Slack.
+    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown[:2900]}}
+
+
+def _escape(value: object) -> str:
+    """News text is untrusted: it must not ping channels or forge links in the message."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def story_blocks(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Everything a trader needs to decide, in the order they read it."""
+    sentiment = summary.get("sentiment", {})
+    urgency = summary.get("urgency", {})
+    impact = summary.get("impact", {})
+    votes = ", ".join(
+        f"{name} {vote['label']} {vote['score']:+.2f}"
+        for name, vote in sorted(sentiment.get("votes", {}).items())
+    )
+    direct = ", ".join(a["symbol"] for a in impact.get("direct", [])) or "none named"
+    knock_on = ", ".join(
+        f"{a['symbol']} ({a['relation']} {a.get('via') or ''})".replace(" )", ")")
+        for a in impact.get("spillover", [])
+    )
+    recs = summary.get("recommendations", [])
+    lines = [
+        f"*{r['symbol']}* widen {r['widen_bps']:.1f} bps for {r['horizon_minutes']} min "
+        f"(move p {r['move_probability']:.2f}, conf {r['confidence']:.2f})"
+        for r in recs[:MAX_RECS_SHOWN]
+    ]
+    if len(recs) > MAX_RECS_SHOWN:
+        lines.append(f"... and {len(recs) - MAX_RECS_SHOWN} more")
+    byline = " · ".join(_escape(p) for p in (summary.get("source"), summary.get("author")) if p)
+    blocks = [
+        _text(f"*{_escape(summary.get('headline', ''))}*\n{byline}"),
+        _text(
+            f"*Assets:* {_escape(direct)}\n"
+            f"*Urgency:* {urgency.get('level', '?')} ({urgency.get('score', 0):.2f})\n"
+            f"*Sentiment:* {sentiment.get('label', '?')} {sentiment.get('score', 0):+.2f}, "
+            f"confidence {sentiment.get('confidence', 0):.2f} — votes: {votes or 'none'}"
+            + (f"\n*Knock-on:* {_escape(knock_on)}" if knock_on else "")
+        ),
+        _text("*Recommendation*\n" + ("\n".join(lines) or "no widening")),
+    ]
+    if recs:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": _escape(recs[0]["rationale"])[:2900]}],
+            }
+        )
+    if summary.get("degraded"):
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": ":warning: degraded: non-LLM fallback used for "
+                        + ", ".join(summary["degraded"]),
+                    }
+                ],
+            }
+        )
+    return blocks
+
+
+def approval_blocks(item_id: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    buttons = [
+        {
+            "type": "button",
+            "action_id": "approve",
+            "value": item_id,
+            "style": "primary",
+            "text": {"type": "plain_text", "text": "Approve"},
+        },
+        {
+            "type": "button",
+            "action_id": "reject",
+            "value": item_id,
+            "style": "danger",
+            "text": {"type": "plain_text", "text": "Reject"},
+        },
+        {
+            "type": "button",
+            "action_id": "adjust",
+            "value": item_id,
+            "text": {"type": "plain_text", "text": "Adjust"},
+        },
+    ]
+    return [
+        *story_blocks(summary),
+        {"type": "actions", "block_id": "decision", "elements": buttons},
+    ]
+
+
+def decided_blocks(approval: ApprovalView) -> list[dict[str, Any]]:
+    """The story with its buttons replaced by who decided what, and when."""
+    when = approval.decided_at.strftime("%Y-%m-%d %H:%M:%S UTC") if approval.decided_at else "?"
+    who = f"<@{approval.decided_by}>" if approval.decided_by else "nobody"
+    return [
+        *story_blocks(approval.summary),
+        _text(f":lock: *{approval.status}* by {who} at {when}"),
+    ]
+
+
+class SlackNotifier:
+    """Posts approval requests to one channel; the desk stores the returned message ts."""
+
+    def __init__(self, client: WebClient, channel: str) -> None:
+        self.client = client
+        self.channel = channel
+
+    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
+        response = self.client.chat_postMessage(
+            channel=self.channel,
+            text=f"Approval needed: {summary.get('headline', item_id)}"[:300],
+            blocks=approval_blocks(item_id, summary),
+        )
+        return str(response["channel"]), str(response["ts"])
+
+    def show_decision(self, approval: ApprovalView) -> None:
+        if not approval.channel or not approval.message_ts:
+            return
+        self.client.chat_update(
+            channel=approval.channel,
+            ts=approval.message_ts,
+            text=f"{approval.status} by {approval.decided_by}",
+            blocks=decided_blocks(approval),
+        )
