@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from newsdesk.settings import Settings
+from tools.bus import OverridePublisher, build_publisher
 from tools.catalog import AssetCatalog
 from tools.db import Store
 from tools.embeddings import Embedder, get_embedder
@@ -27,6 +28,7 @@ class Deps:
     classifier: EmbeddingSentimentClassifier
     llm: LLMClient | None
     notifier: Notifier
+    publisher: OverridePublisher
 
     def llm_for(self, node: str) -> LLMClient | None:
         """The LLM client when this node is configured to use it, else None."""
@@ -70,4 +72,5 @@ def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool =
         classifier=classifier,
         llm=llm,
         notifier=LogNotifier(),
+        publisher=build_publisher(settings.nats_url, settings.nats_subject),
     )

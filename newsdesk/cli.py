@@ -194,6 +194,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
+    from tools.db import Store
+
+    store = Store(settings.resolved_database_url)
+    try:
+        store.migrate()
+        active = store.active_overrides()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(active, indent=2))
+        return 0
+    table = Table(title=f"active spread overrides ({len(active)})")
+    for column in ("asset", "bps", "from", "until", "approver", "item"):
+        table.add_column(column)
+    for o in active:
+        table.add_row(
+            o["asset"],
+            f"{o['bps']:.1f}",
+            o["starts_at"][:19],
+            o["until"][:19],
+            o["approver"],
+            o["item_id"],
+        )
+    Console().print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsdesk", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -212,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(handler=cmd_serve)
+
+    overrides = sub.add_parser("overrides", help="active spread overrides (approved widenings)")
+    overrides.add_argument("--json", action="store_true")
+    overrides.set_defaults(handler=cmd_overrides)
 
     approvals = sub.add_parser("approvals", help="list or decide stories awaiting approval")
     actions = approvals.add_subparsers(dest="action", required=True)

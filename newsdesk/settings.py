@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     slack_approvers: Annotated[set[str], NoDecode] = set()
     slack_api_url: str = "https://slack.com/api/"
 
+    # --- where approved overrides are announced (empty: database only) ------------------------
+    nats_url: str = ""
+    nats_subject: str = "newsdesk.overrides"
+
     @field_validator("llm_nodes", "slack_approvers", mode="before")
     @classmethod
     def _split_nodes(cls, value: object) -> object:

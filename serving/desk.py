@@ -83,7 +83,12 @@ class Desk:
                 self._inbox.task_done()
 
     def decide(
-        self, item_id: str, kind: Literal["approve", "reject"], user: str, note: str = ""
+        self,
+        item_id: str,
+        kind: Literal["approve", "reject", "adjust"],
+        user: str,
+        note: str = "",
+        adjustments: dict[str, dict[str, float]] | None = None,
     ) -> DecisionResult:
         """Resume the waiting graph with one trader's decision, at most once per story.
 
@@ -95,7 +100,13 @@ class Desk:
             return DecisionResult("unknown_item", None)
         if not approval.pending:
             return DecisionResult("already_decided", approval)
-        decision = Decision(decision=kind, user=user, ts=datetime.now(UTC), note=note)
+        decision = Decision(
+            decision=kind,
+            user=user,
+            ts=datetime.now(UTC),
+            note=note,
+            adjustments=adjustments or {},
+        )
         with self._graph_lock:
             self.runner.resume(item_id, decision)
         after = self.store.get_approval(item_id)

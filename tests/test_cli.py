@@ -109,6 +109,14 @@ def test_run_accounts_for_every_item_and_approvals_resume(
     assert "hack-1" in capsys.readouterr().out
     assert cli.main(["approvals", "approve", "hack-1", "--user", "trader-1"]) == 0
     assert cli.main(["approvals", "approve", "hack-1", "--user", "trader-2"]) == 1
+    capsys.readouterr()
+    assert cli.main(["overrides", "--json"]) == 0
+    overrides = json.loads(capsys.readouterr().out)
+    assert overrides and {o["item_id"] for o in overrides} == {"hack-1"}
+    assert {"asset", "bps", "until", "approver", "item_id"} <= set(overrides[0])
+    assert {o["approver"] for o in overrides} == {"trader-1"}
+    assert "ETH" in {o["asset"] for o in overrides}
+    assert all(0 < o["bps"] <= 50 for o in overrides)
     store = Store(get_settings().resolved_database_url)
     approval = store.get_approval("hack-1")
     assert approval is not None

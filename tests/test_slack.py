@@ -17,6 +17,7 @@ from newsdesk.settings import Settings
 from serving.desk import Desk
 from serving.http_app import create_http_app
 from serving.slack_app import build_slack_app, slack_client
+from tests.conftest import skip_or_fail
 from tests.fake_slack import fake_slack_api
 from tools.slack import SlackNotifier
 
@@ -156,6 +157,9 @@ def test_post_approve_resume_and_message_updated(
         assert "approved" in json.dumps(update["blocks"])
         assert not any(b["type"] == "actions" for b in update["blocks"])
         assert len(app.desk.store.decisions_for("hack-1")) == 1
+        overrides = app.desk.store.active_overrides()
+        assert {o["approver"] for o in overrides} == {APPROVER}
+        assert "ETH" in {o["asset"] for o in overrides}
 
         # Double click, or Slack retrying: the recorded decision is the answer, nothing changes.
         assert app.click("approve", "hack-1", APPROVER) == 200
@@ -269,4 +273,63 @@ def test_ingest_validates_each_item(slack_settings: Callable[..., Settings]) -> 
         assert health["ok"] and health["pending_approvals"] == 1
         assert app.desk.store.counts()["rejections"] == 3
     finally:
+        app.close()
+
+
+def test_adjusted_decision_is_clamped_and_published_on_nats(
+    slack_settings: Callable[..., Settings],
+) -> None:
+    """An adjust (here from the desk API) stays inside the bounds; overrides reach NATS."""
+    import asyncio
+    import threading
+
+    nats_url = "nats://127.0.0.1:4222"
+    received: list[dict[str, Any]] = []
+    ready, done = threading.Event(), threading.Event()
+
+    async def listen() -> None:
+        import nats
+
+        try:
+            connection = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        except Exception:
+            ready.set()
+            return
+
+        async def on_message(msg: Any) -> None:
+            received.append(json.loads(msg.data))
+            if any(m["asset"] == "ETH" for m in received):
+                done.set()
+
+        await connection.subscribe("newsdesk.test.overrides", cb=on_message)
+        await connection.flush()
+        ready.set()
+        await asyncio.get_running_loop().run_in_executor(None, done.wait, 30)
+        await connection.close()
+
+    listener = threading.Thread(target=asyncio.run, args=(listen(),), daemon=True)
+    listener.start()
+    ready.wait(10)
+    if not listener.is_alive():
+        skip_or_fail(f"NATS not reachable at {nats_url}")
+
+    app = Desktop(slack_settings(nats_url=nats_url, nats_subject="newsdesk.test.overrides"))
+    try:
+        app.ingest(HACK)
+        pending = app.desk.store.get_approval("hack-1")
+        eth = next(r for r in pending.summary["recommendations"] if r["symbol"] == "ETH")
+        result = app.desk.decide(
+            "hack-1",
+            "adjust",
+            APPROVER,
+            adjustments={"ETH": {"bps": 10_000, "horizon_minutes": 15}},
+        )
+        assert result.outcome == "applied" and result.approval.status == "adjusted"
+        overrides = {o["asset"]: o for o in app.desk.store.active_overrides()}
+        cap = app.desk.settings.bps_cap(app.desk.deps.catalog.vol_class("ETH"))
+        assert overrides["ETH"]["bps"] == cap < 10_000 and cap >= eth["widen_bps"]
+        assert done.wait(30), "no override arrived on NATS"
+        assert {"ETH"} <= {m["asset"] for m in received}
+    finally:
+        done.set()
         app.close()

@@ -240,6 +240,22 @@ class DecisionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SpreadOverride(Base):
+    """An approved widening the quoting engine must apply until `until`."""
+
+    __tablename__ = "spread_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), index=True)
+    story_id: Mapped[str | None] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32), index=True)
+    bps: Mapped[float] = mapped_column(Float)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    approver: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Run(Base):
     __tablename__ = "runs"
 
@@ -743,6 +759,29 @@ class Store:
                     s.flush()
                 s.refresh(row)
             return applied, _approval_view(row)
+
+    def add_overrides(self, item_id: str, overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Record a story's approved overrides once; a re-run returns the ones already stored."""
+        with self._sessions.begin() as s:
+            existing = s.scalars(
+                select(SpreadOverride).where(SpreadOverride.item_id == item_id)
+            ).all()
+            if not existing:
+                now = utcnow()
+                existing = [SpreadOverride(item_id=item_id, created_at=now, **o) for o in overrides]
+                s.add_all(existing)
+                s.flush()
+            return [_row_dict(o, exclude=("id",)) for o in existing]
+
+    def active_overrides(self, at: datetime | None = None) -> list[dict[str, Any]]:
+        at = at or utcnow()
+        stmt = (
+            select(SpreadOverride)
+            .where(SpreadOverride.starts_at <= at, SpreadOverride.until > at)
+            .order_by(SpreadOverride.until, SpreadOverride.asset)
+        )
+        with self._sessions() as s:
+            return [_row_dict(o, exclude=("id",)) for o in s.scalars(stmt)]
 
     def decisions_for(self, item_id: str) -> list[dict[str, Any]]:
         stmt = select(DecisionRow).where(DecisionRow.item_id == item_id).order_by(DecisionRow.id)

@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, timed
-from graph.state import Decision, NewsState
+from graph.state import Decision, NewsState, Recommendation
+from tools.spread_policy import clamp
+
+
+def approval_decision(deps: Deps, item_id: str, decision: Decision) -> Decision:
+    """The decision that was recorded (on a re-run or a lost race it may not be this one)."""
+    recorded = deps.store.decisions_for(item_id)
+    return Decision.model_validate(recorded[0]) if recorded else decision
+
+
+def adjusted_recommendations(
+    recs: list[Recommendation], decision: Decision, deps: Deps
+) -> list[Recommendation]:
+    """Apply a trader's Adjust edits (bps, horizon per asset), still inside the bounds."""
+    if decision.decision != "adjust":
+        return recs
+    final = []
+    for rec in recs:
+        edit = decision.adjustments.get(rec.symbol)
+        if edit is None:
+            final.append(rec)
+            continue
+        final.append(
+            clamp(
+                rec.model_copy(
+                    update={
+                        "widen_bps": edit.get("bps", rec.widen_bps),
+                        "horizon_minutes": int(edit.get("horizon_minutes", rec.horizon_minutes)),
+                        "rationale": f"{rec.rationale}; adjusted by {decision.user}",
+                    }
+                ),
+                deps.catalog.vol_class(rec.symbol),
+                deps.settings,
+            )
+        )
+    return final
 
 
 def make_apply(deps: Deps) -> NodeFn:
@@ -30,6 +65,27 @@ def make_apply(deps: Deps) -> NodeFn:
         _, approval = deps.store.decide(item_id, decision)
         deps.store.set_item_status(item_id, "decided")
         # Derived from the stored status, so a re-run of this node reports the same outcome.
-        return {"decision": decision, "applied": approval.status in {"approved", "adjusted"}}
+        applied = approval.status in {"approved", "adjusted"}
+        if applied:
+            final = adjusted_recommendations(
+                state["recommendations"], approval_decision(deps, item_id, decision), deps
+            )
+            overrides = deps.store.add_overrides(
+                item_id,
+                [
+                    {
+                        "asset": rec.symbol,
+                        "bps": rec.widen_bps,
+                        "starts_at": received,
+                        "until": received + timedelta(minutes=rec.horizon_minutes),
+                        "story_id": state["dedup"].story_id,
+                        "approver": approval.decided_by or decision.user,
+                    }
+                    for rec in final
+                    if rec.widen_bps > 0
+                ],
+            )
+            deps.publisher.publish_overrides(overrides)
+        return {"decision": decision, "applied": applied}
 
     return apply
