@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from newsdesk.settings import Settings
 from serving.desk import DecisionResult, Desk
-from tools.slack import SlackNotifier
+from tools.slack import ADJUST_CALLBACK, SlackNotifier, adjust_modal, read_adjustments
 
 log = logging.getLogger("newsdesk.slack")
 
@@ -69,6 +69,81 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
     def reject(body: dict[str, Any], client: WebClient) -> None:
         decide(body, client, "reject")
 
+    def bounds_for(item_id: str) -> dict[str, tuple[float, int, int]]:
+        approval = desk.store.get_approval(item_id)
+        recs = approval.summary.get("recommendations", []) if approval else []
+        return {
+            r["symbol"]: (
+                settings.bps_cap(desk.deps.catalog.vol_class(r["symbol"])),
+                settings.min_horizon_minutes,
+                settings.max_horizon_minutes,
+            )
+            for r in recs
+        }
+
+    def open_adjust(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        # views.open needs the trigger id within three seconds: this listener is not lazy.
+        ack()
+        user = body["user"]["id"]
+        item_id = body["actions"][0]["value"]
+        approval = desk.store.get_approval(item_id)
+        channel = body.get("channel", {}).get("id", settings.slack_channel)
+        if user not in settings.slack_approvers:
+            client.chat_postEphemeral(
+                channel=channel, user=user, text="You are not authorized to decide on stories."
+            )
+            return
+        if approval is None or not approval.pending:
+            client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                text=_reply(
+                    DecisionResult("already_decided" if approval else "unknown_item", approval),
+                    user,
+                ),
+            )
+            return
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=adjust_modal(item_id, approval.summary, bounds_for(item_id)),
+        )
+
+    def check_adjust(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        item_id = view["private_metadata"]
+        if body["user"]["id"] not in settings.slack_approvers:
+            ack(
+                response_action="errors",
+                errors={
+                    next(iter(view["state"]["values"]), "adj"): "You are not authorized to decide."
+                },
+            )
+            return
+        _, errors = read_adjustments(view["state"]["values"], bounds_for(item_id))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+
+    def submit_adjust(body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        item_id = view["private_metadata"]
+        user = body["user"]["id"]
+        if user not in settings.slack_approvers:
+            return
+        adjustments, errors = read_adjustments(view["state"]["values"], bounds_for(item_id))
+        if errors:
+            return
+        result = desk.decide(item_id, "adjust", user, adjustments=adjustments)
+        if result.approval is not None and result.outcome in ("applied", "expired"):
+            notifier.show_decision(result.approval)
+        if result.outcome != "applied" and result.approval is not None:
+            client.chat_postEphemeral(
+                channel=result.approval.channel or settings.slack_channel,
+                user=user,
+                text=_reply(result, user),
+            )
+
     app.action("approve")(ack=_ack, lazy=[approve])
     app.action("reject")(ack=_ack, lazy=[reject])
+    app.action("adjust")(open_adjust)
+    app.view(ADJUST_CALLBACK)(ack=check_adjust, lazy=[submit_adjust])
     return app

@@ -59,39 +59,59 @@ class Desktop:
         assert response.status_code == 202, response.text
         assert self.desk.wait_idle(120)
 
-    def click(
-        self,
-        action: str,
-        item_id: str,
-        user: str,
-        *,
-        secret: str = SECRET,
-        age_s: float = 0,
-        body: str | None = None,
-    ) -> int:
-        payload = {
-            "type": "block_actions",
-            "team": {"id": "T1"},
-            "api_app_id": "A1",
-            "user": {"id": user, "team_id": "T1"},
-            "channel": {"id": "CDESK"},
-            "container": {"type": "message", "channel_id": "CDESK"},
-            "trigger_id": "1.2.3",
-            "token": "legacy",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action,
-                    "block_id": "decision",
-                    "value": item_id,
-                    "action_ts": str(time.time()),
-                }
-            ],
+    def click(self, action: str, item_id: str, user: str, **signing: Any) -> int:
+        return self.send(
+            {
+                "type": "block_actions",
+                "team": {"id": "T1"},
+                "api_app_id": "A1",
+                "user": {"id": user, "team_id": "T1"},
+                "channel": {"id": "CDESK"},
+                "container": {"type": "message", "channel_id": "CDESK"},
+                "trigger_id": "1.2.3",
+                "token": "legacy",
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action,
+                        "block_id": "decision",
+                        "value": item_id,
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            },
+            **signing,
+        ).status_code
+
+    def submit_adjust(self, item_id: str, user: str, values: dict[str, str]) -> Any:
+        state = {
+            block: {"value": {"type": "number_input", "value": value}}
+            for block, value in values.items()
         }
-        body = body or urlencode({"payload": json.dumps(payload)})
+        return self.send(
+            {
+                "type": "view_submission",
+                "team": {"id": "T1"},
+                "api_app_id": "A1",
+                "user": {"id": user, "team_id": "T1"},
+                "trigger_id": "4.5.6",
+                "token": "legacy",
+                "view": {
+                    "id": "V1",
+                    "type": "modal",
+                    "callback_id": "adjust_submit",
+                    "private_metadata": item_id,
+                    "state": {"values": state},
+                },
+            }
+        )
+
+    def send(self, payload: dict[str, Any], *, secret: str = SECRET, age_s: float = 0) -> Any:
+        """POST an interactivity payload signed the way Slack signs it."""
+        body = urlencode({"payload": json.dumps(payload)})
         timestamp = str(int(time.time() - age_s))
         signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-        response = self.http.post(
+        return self.http.post(
             "/slack/events",
             content=body,
             headers={
@@ -100,7 +120,6 @@ class Desktop:
                 "X-Slack-Signature": signature,
             },
         )
-        return response.status_code
 
 
 @pytest.fixture
@@ -150,9 +169,9 @@ def test_post_approve_resume_and_message_updated(
             e["action_id"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]
         }
         assert app.click("approve", "hack-1", APPROVER) == 200
+        [update] = slack["wait_for"]("chat.update")
         approval = wait_status(app.desk, "hack-1", "approved")
         assert approval.decided_by == APPROVER and approval.message_ts
-        [update] = slack["wait_for"]("chat.update")
         assert update["ts"] == approval.message_ts
         assert "approved" in json.dumps(update["blocks"])
         assert not any(b["type"] == "actions" for b in update["blocks"])
@@ -332,4 +351,42 @@ def test_adjusted_decision_is_clamped_and_published_on_nats(
         assert {"ETH"} <= {m["asset"] for m in received}
     finally:
         done.set()
+        app.close()
+
+
+def test_adjust_via_the_modal_is_validated_against_the_bounds(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    app = Desktop(slack_settings())
+    try:
+        app.ingest(HACK)
+        assert app.click("adjust", "hack-1", APPROVER) == 200
+        [opened] = slack["wait_for"]("views.open")
+        view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+        assert view["private_metadata"] == "hack-1" and view["callback_id"] == "adjust_submit"
+        block_ids = {b.get("block_id") for b in view["blocks"]}
+        assert {"adj:ETH:bps", "adj:ETH:horizon_minutes"} <= block_ids
+        cap = app.desk.settings.bps_cap(app.desk.deps.catalog.vol_class("ETH"))
+
+        # Out of bounds (a crafted request past the client-side limits): errors, nothing applied.
+        refused = app.submit_adjust(
+            "hack-1", APPROVER, {"adj:ETH:bps": str(cap + 1), "adj:ETH:horizon_minutes": "9999"}
+        )
+        assert refused.status_code == 200
+        assert refused.json()["response_action"] == "errors"
+        assert set(refused.json()["errors"]) == {"adj:ETH:bps", "adj:ETH:horizon_minutes"}
+        time.sleep(0.3)
+        assert app.desk.store.get_approval("hack-1").status == "pending"
+
+        ok = app.submit_adjust(
+            "hack-1", APPROVER, {"adj:ETH:bps": "7.5", "adj:ETH:horizon_minutes": "20"}
+        )
+        assert ok.status_code == 200 and not ok.content.strip(b" {}")
+        # The message is updated once the resumed graph has finished (overrides written).
+        assert "adjusted" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
+        approval = wait_status(app.desk, "hack-1", "adjusted")
+        assert approval.decided_by == APPROVER
+        eth = next(o for o in app.desk.store.active_overrides() if o["asset"] == "ETH")
+        assert eth["bps"] == 7.5
+    finally:
         app.close()

@@ -142,3 +142,85 @@ class SlackNotifier:
             text=f"{approval.status} by {approval.decided_by}",
             blocks=decided_blocks(approval),
         )
+
+
+ADJUST_CALLBACK = "adjust_submit"
+MAX_ADJUSTABLE = 8
+
+
+def adjust_modal(
+    item_id: str, summary: dict[str, Any], bounds: dict[str, tuple[float, int, int]]
+) -> dict[str, Any]:
+    """A modal to edit bps and horizon per asset; bounds[symbol] = (max bps, min h, max h)."""
+    blocks: list[dict[str, Any]] = [_text(f"*{_escape(summary.get('headline', ''))}*")]
+    for rec in summary.get("recommendations", [])[:MAX_ADJUSTABLE]:
+        symbol = rec["symbol"]
+        max_bps, min_h, max_h = bounds[symbol]
+        blocks += [
+            {
+                "type": "input",
+                "block_id": f"adj:{symbol}:bps",
+                "label": {"type": "plain_text", "text": f"{symbol} widen (bps, max {max_bps:g})"},
+                "element": {
+                    "type": "number_input",
+                    "action_id": "value",
+                    "is_decimal_allowed": True,
+                    "initial_value": f"{rec['widen_bps']:g}",
+                    "min_value": "0",
+                    "max_value": f"{max_bps:g}",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": f"adj:{symbol}:horizon_minutes",
+                "label": {"type": "plain_text", "text": f"{symbol} horizon (minutes)"},
+                "element": {
+                    "type": "number_input",
+                    "action_id": "value",
+                    "is_decimal_allowed": False,
+                    "initial_value": str(rec["horizon_minutes"]),
+                    "min_value": str(min_h),
+                    "max_value": str(max_h),
+                },
+            },
+        ]
+    return {
+        "type": "modal",
+        "callback_id": ADJUST_CALLBACK,
+        "private_metadata": item_id,
+        "title": {"type": "plain_text", "text": "Adjust widening"},
+        "submit": {"type": "plain_text", "text": "Apply"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def read_adjustments(
+    values: dict[str, dict[str, Any]], bounds: dict[str, tuple[float, int, int]]
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Parse the submitted modal; returns (adjustments, errors by block id).
+
+    Slack's number inputs enforce their limits in the client, but a request can be crafted:
+    every value is checked again here against the configured bounds.
+    """
+    adjustments: dict[str, dict[str, float]] = {}
+    errors: dict[str, str] = {}
+    for block_id, fields in values.items():
+        parts = block_id.split(":")
+        if len(parts) != 3 or parts[0] != "adj" or parts[1] not in bounds:
+            continue
+        _, symbol, field = parts
+        raw = str(fields.get("value", {}).get("value", "")).strip()
+        max_bps, min_h, max_h = bounds[symbol]
+        try:
+            number = float(raw)
+        except ValueError:
+            errors[block_id] = "enter a number"
+            continue
+        if field == "bps" and not 0 <= number <= max_bps:
+            errors[block_id] = f"must be between 0 and {max_bps:g} bps"
+        elif field == "horizon_minutes" and not (min_h <= number <= max_h and number.is_integer()):
+            errors[block_id] = f"whole minutes between {min_h} and {max_h}"
+        else:
+            adjustments.setdefault(symbol, {})[field] = number
+    return adjustments, errors
