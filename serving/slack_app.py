@@ -142,6 +142,20 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
                 text=_reply(result, user),
             )
 
+    def feedback(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        action = body["actions"][0]
+        user = body["user"]["id"]
+        useful = action["action_id"] == "feedback_useful"
+        desk.store.add_feedback(action["value"], user, useful)
+        client.chat_postEphemeral(
+            channel=body.get("channel", {}).get("id", settings.slack_channel),
+            user=user,
+            text=f"Thanks: recorded as {'useful' if useful else 'not useful'} for evaluation.",
+        )
+
+    app.action("feedback_useful")(feedback)
+    app.action("feedback_not_useful")(feedback)
     app.action("approve")(ack=_ack, lazy=[approve])
     app.action("reject")(ack=_ack, lazy=[reject])
     app.action("adjust")(open_adjust)

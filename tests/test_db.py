@@ -41,6 +41,7 @@ TABLES = {
     "decisions",
     "runs",
     "spread_overrides",
+    "feedback",
 }
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 UNIQUE = DedupVerdict(verdict="unique", method="none")
@@ -91,7 +92,7 @@ def test_migrate_from_empty(db_url: str) -> None:
         s.migrate()  # a second upgrade is a no-op
         assert TABLES <= set(inspect(s.engine).get_table_names())
         with s.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     finally:
         s.close()
 

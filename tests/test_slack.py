@@ -174,7 +174,7 @@ def test_post_approve_resume_and_message_updated(
         assert approval.decided_by == APPROVER and approval.message_ts
         assert update["ts"] == approval.message_ts
         assert "approved" in json.dumps(update["blocks"])
-        assert not any(b["type"] == "actions" for b in update["blocks"])
+        assert not any(b.get("block_id") == "decision" for b in update["blocks"])
         assert len(app.desk.store.decisions_for("hack-1")) == 1
         overrides = app.desk.store.active_overrides()
         assert {o["approver"] for o in overrides} == {APPROVER}
@@ -388,5 +388,47 @@ def test_adjust_via_the_modal_is_validated_against_the_bounds(
         assert approval.decided_by == APPROVER
         eth = next(o for o in app.desk.store.active_overrides() if o["asset"] == "ETH")
         assert eth["bps"] == 7.5
+    finally:
+        app.close()
+
+
+def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    app = Desktop(slack_settings())
+    try:
+        app.ingest(HACK)
+        [post] = slack["wait_for"]("chat.postMessage")
+        copies = [
+            {**HACK, "id": "hack-2", "source": "telegram"},
+            {
+                **HACK,
+                "id": "hack-3",
+                "title": "BYBIT HACKED: $1.4 billion in ether drained, "
+                "withdrawals halted https://t.co/x",
+            },
+        ]
+        app.ingest(*copies)
+        posts = slack["of"]("chat.postMessage")
+        top_level = [p for p in posts if "thread_ts" not in p]
+        assert len(top_level) == 1, "a copy must never be posted as a new story"
+        [counter] = [p for p in posts if "thread_ts" in p]
+        approval = app.desk.store.get_approval("hack-1")
+        assert counter["thread_ts"] == approval.message_ts and "1 later copy" in counter["text"]
+        [update] = slack["wait_for"]("chat.update")
+        assert update["ts"] == approval.copies_ts and "2 later copies" in update["text"]
+
+        feedback_ids = {
+            e["action_id"]
+            for b in post["blocks"]
+            if b.get("block_id") == "feedback"
+            for e in b["elements"]
+        }
+        assert feedback_ids == {"feedback_useful", "feedback_not_useful"}
+        assert app.click("feedback_not_useful", "hack-1", APPROVER) == 200
+        assert app.click("feedback_useful", "hack-1", OUTSIDER) == 200
+        stored = app.desk.store.feedback_for("hack-1")
+        assert [(f["user"], f["useful"]) for f in stored] == [(APPROVER, False), (OUTSIDER, True)]
+        assert app.desk.store.get_approval("hack-1").status == "pending"
     finally:
         app.close()

@@ -8,6 +8,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from graph import state as graph_state
+
+
+def state_serializer() -> JsonPlusSerializer:
+    """A serializer that may rebuild the graph's own Pydantic records, and nothing else."""
+    records = [
+        ("graph.state", name)
+        for name, value in vars(graph_state).items()
+        if isinstance(value, type)
+        and issubclass(value, graph_state.BaseModel)
+        and value.__module__ == "graph.state"
+    ]
+    return JsonPlusSerializer(allowed_msgpack_modules=records)
 
 
 def _psycopg_url(url: str) -> str:
@@ -21,6 +36,7 @@ def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
         from langgraph.checkpoint.postgres import PostgresSaver
 
         with PostgresSaver.from_conn_string(_psycopg_url(url)) as saver:
+            saver.serde = state_serializer()
             saver.setup()
             yield saver
         return
@@ -32,7 +48,7 @@ def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, check_same_thread=False)
     try:
-        saver = SqliteSaver(connection)
+        saver = SqliteSaver(connection, serde=state_serializer())
         saver.setup()
         yield saver
     finally:

@@ -221,6 +221,8 @@ class Approval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     channel: Mapped[str | None] = mapped_column(String(100))
     message_ts: Mapped[str | None] = mapped_column(String(64))
+    # The thread reply that counts later copies of the story (Slack), once there is one.
+    copies_ts: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -236,6 +238,19 @@ class DecisionRow(Base):
     user: Mapped[str] = mapped_column(String(200))
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     adjustments: Mapped[dict[str, dict[str, float]]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Feedback(Base):
+    """A trader's verdict on a story's call (useful or not), kept for evals."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), index=True)
+    user: Mapped[str] = mapped_column(String(200))
+    useful: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -279,6 +294,7 @@ class ApprovalView:
     decided_by: str | None
     channel: str | None
     message_ts: str | None
+    copies_ts: str | None
     summary: dict[str, Any]
 
     @property
@@ -312,6 +328,7 @@ def _approval_view(row: Approval) -> ApprovalView:
         decided_by=row.decided_by,
         channel=row.channel,
         message_ts=row.message_ts,
+        copies_ts=row.copies_ts,
         summary=dict(row.summary or {}),
     )
 
@@ -772,6 +789,32 @@ class Store:
                 s.add_all(existing)
                 s.flush()
             return [_row_dict(o, exclude=("id",)) for o in existing]
+
+    def add_feedback(self, item_id: str, user: str, useful: bool, note: str = "") -> None:
+        with self._sessions.begin() as s:
+            s.add(
+                Feedback(
+                    item_id=item_id, user=user, useful=useful, note=note[:2000], created_at=utcnow()
+                )
+            )
+
+    def feedback_for(self, item_id: str) -> list[dict[str, Any]]:
+        stmt = select(Feedback).where(Feedback.item_id == item_id).order_by(Feedback.id)
+        with self._sessions() as s:
+            return [_row_dict(row, exclude=("id",)) for row in s.scalars(stmt)]
+
+    def story_approval(self, story_id: str) -> ApprovalView | None:
+        """The approval of the story's first item: where its later copies are counted."""
+        with self._sessions() as s:
+            story = s.get(Story, story_id)
+            row = s.get(Approval, story.first_item_id) if story else None
+            return None if row is None else _approval_view(row)
+
+    def set_copies_message(self, item_id: str, copies_ts: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(
+                update(Approval).where(Approval.item_id == item_id).values(copies_ts=copies_ts)
+            )
 
     def active_overrides(self, at: datetime | None = None) -> list[dict[str, Any]]:
         at = at or utcnow()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from tools.db import ApprovalView
+
 log = logging.getLogger("newsdesk.notify")
 
 
@@ -17,10 +19,21 @@ class Notifier(Protocol):
         """
         ...
 
+    def update_copies(self, approval: ApprovalView, copies: int) -> str | None:
+        """Show how many later copies a posted story has had, without posting it again.
+
+        Returns the id of a newly posted counter message (stored by the caller), else None.
+        """
+        ...
+
 
 class LogNotifier:
     """The no-Slack default: the story waits in the approvals table (`newsdesk approvals`)."""
 
     def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
         log.info("awaiting approval: %s %s", item_id, summary.get("headline", ""))
+        return None
+
+    def update_copies(self, approval: ApprovalView, copies: int) -> str | None:
+        log.info("story of %s: %d later copies", approval.item_id, copies)
         return None

@@ -79,6 +79,27 @@ def story_blocks(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return blocks
 
 
+def feedback_block(item_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": "feedback",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "feedback_useful",
+                "value": item_id,
+                "text": {"type": "plain_text", "text": ":+1: Useful"},
+            },
+            {
+                "type": "button",
+                "action_id": "feedback_not_useful",
+                "value": item_id,
+                "text": {"type": "plain_text", "text": ":-1: Not useful"},
+            },
+        ],
+    }
+
+
 def approval_blocks(item_id: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
     buttons = [
         {
@@ -105,6 +126,7 @@ def approval_blocks(item_id: str, summary: dict[str, Any]) -> list[dict[str, Any
     return [
         *story_blocks(summary),
         {"type": "actions", "block_id": "decision", "elements": buttons},
+        feedback_block(item_id),
     ]
 
 
@@ -115,6 +137,7 @@ def decided_blocks(approval: ApprovalView) -> list[dict[str, Any]]:
     return [
         *story_blocks(approval.summary),
         _text(f":lock: *{approval.status}* by {who} at {when}"),
+        feedback_block(approval.item_id),
     ]
 
 
@@ -132,6 +155,18 @@ class SlackNotifier:
             blocks=approval_blocks(item_id, summary),
         )
         return str(response["channel"]), str(response["ts"])
+
+    def update_copies(self, approval: ApprovalView, copies: int) -> str | None:
+        if not approval.channel or not approval.message_ts:
+            return None
+        text = f":repeat: {copies} later cop{'y' if copies == 1 else 'ies'} of this story"
+        if approval.copies_ts is None:
+            response = self.client.chat_postMessage(
+                channel=approval.channel, thread_ts=approval.message_ts, text=text
+            )
+            return str(response["ts"])
+        self.client.chat_update(channel=approval.channel, ts=approval.copies_ts, text=text)
+        return None
 
     def show_decision(self, approval: ApprovalView) -> None:
         if not approval.channel or not approval.message_ts:
