@@ -8,7 +8,7 @@ SAMPLE_DIR := var/sample-run
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint sample sentiment-model clean
+.PHONY: install browser run test lint sample sentiment-model clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -27,7 +27,14 @@ run: install
 	rm -rf $(SAMPLE_DIR)
 	NEWSDESK_DATA_DIR=$(SAMPLE_DIR) $(VENV)/bin/newsdesk run --report $(SAMPLE_DIR)/run_report.json
 
-test: install
+# The web desk's browser test drives Debian's chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: the browser test will skip (sudo apt-get install chromium)"; fi; }
+
+test: install browser
 	$(PY) -m pytest -q
 
 lint: install

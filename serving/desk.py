@@ -22,6 +22,7 @@ from newsdesk.settings import Settings
 from tools.checkpoints import open_checkpointer
 from tools.db import ApprovalView
 from tools.notify import Notifier
+from tools.slack import SlackNotifier
 
 log = logging.getLogger("newsdesk.desk")
 
@@ -41,6 +42,8 @@ class Desk:
         self.deps = build_deps(settings)
         if notifier is not None:
             self.deps.notifier = notifier
+        # Decisions taken outside Slack (web desk, CLI) still update the Slack message.
+        self.slack_notifier = notifier if isinstance(notifier, SlackNotifier) else None
         saver = self._stack.enter_context(open_checkpointer(settings.resolved_checkpoint_url))
         self.runner = Runner(self.deps, build_news_graph(self.deps, saver))
         self.store = self.deps.store
@@ -81,6 +84,19 @@ class Desk:
                     self.outcomes.append(self.runner.process(item, "ingest"))
             finally:
                 self._inbox.task_done()
+
+    def adjust_bounds(self, item_id: str) -> dict[str, tuple[float, int, int]]:
+        """Per asset of the story: (max bps, min horizon, max horizon) a trader may set."""
+        approval = self.store.get_approval(item_id)
+        recs = approval.summary.get("recommendations", []) if approval else []
+        return {
+            r["symbol"]: (
+                self.settings.bps_cap(self.deps.catalog.vol_class(r["symbol"])),
+                self.settings.min_horizon_minutes,
+                self.settings.max_horizon_minutes,
+            )
+            for r in recs
+        }
 
     def decide(
         self,

@@ -1,19 +1,32 @@
-"""`newsdesk serve`: Slack events, the ingest endpoint and a health check in one process."""
+"""`newsdesk serve`: Slack events, the ingest endpoint, the web desk and a health check.
+
+The web desk is for a trader on the same machine (it listens on 127.0.0.1 by default);
+deciding there needs an id from NEWSDESK_SLACK_APPROVERS, like a Slack click does.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import Body, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Body, FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
 
 from serving.desk import Desk
 from tools.sources import ItemError, parse_item
+from tools.spread_policy import adjustment_error
 
 MAX_BATCH = 1_000
+DESK_PAGE = Path(__file__).parent / "static" / "desk.html"
+
+
+class WebDecision(BaseModel):
+    user: str = ""
+    adjustments: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
@@ -49,6 +62,58 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
             accepted.append(item.id)
         status = 202 if accepted or not rejected else 400
         return JSONResponse({"accepted": accepted, "rejected": rejected}, status)
+
+    @api.get("/", response_class=HTMLResponse)
+    @api.get("/desk", response_class=HTMLResponse)
+    def web_desk() -> str:
+        return DESK_PAGE.read_text(encoding="utf-8")
+
+    @api.get("/api/feed")
+    def feed(limit: int = 50) -> list[dict[str, Any]]:
+        return desk.store.analysed_feed(min(max(limit, 1), 500))
+
+    @api.get("/api/approvals")
+    def pending() -> list[dict[str, Any]]:
+        return [
+            {
+                "item_id": a.item_id,
+                "headline": a.summary.get("headline", ""),
+                "recommendations": a.summary.get("recommendations", []),
+                "expires_at": a.expires_at.isoformat(),
+            }
+            for a in desk.store.list_approvals("pending")
+        ]
+
+    @api.post("/api/approvals/{item_id}/{action}")
+    def decide(item_id: str, action: str, body: WebDecision) -> JSONResponse:
+        if action not in ("approve", "reject", "adjust"):
+            raise HTTPException(404, f"unknown action {action!r}")
+        if body.user not in desk.settings.slack_approvers:
+            raise HTTPException(403, f"{body.user or 'anonymous'} is not an approver")
+        adjustments: dict[str, dict[str, float]] = {}
+        if action == "adjust":
+            bounds = desk.adjust_bounds(item_id)
+            for symbol, edit in body.adjustments.items():
+                if symbol not in bounds:
+                    raise HTTPException(422, f"{symbol} is not part of this story")
+                for field, value in edit.items():
+                    problem = adjustment_error(field, value, *bounds[symbol])
+                    if problem:
+                        raise HTTPException(422, f"{symbol} {field}: {problem}")
+            adjustments = body.adjustments
+        result = desk.decide(item_id, action, body.user, adjustments=adjustments)  # type: ignore[arg-type]
+        if result.approval is None:
+            raise HTTPException(404, f"no approval for {item_id}")
+        if desk.slack_notifier is not None and result.outcome in ("applied", "expired"):
+            desk.slack_notifier.show_decision(result.approval)
+        return JSONResponse(
+            {
+                "outcome": result.outcome,
+                "status": result.approval.status,
+                "decided_by": result.approval.decided_by,
+            },
+            200 if result.outcome == "applied" else 409,
+        )
 
     if slack_app is not None:
 

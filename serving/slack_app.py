@@ -69,18 +69,6 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
     def reject(body: dict[str, Any], client: WebClient) -> None:
         decide(body, client, "reject")
 
-    def bounds_for(item_id: str) -> dict[str, tuple[float, int, int]]:
-        approval = desk.store.get_approval(item_id)
-        recs = approval.summary.get("recommendations", []) if approval else []
-        return {
-            r["symbol"]: (
-                settings.bps_cap(desk.deps.catalog.vol_class(r["symbol"])),
-                settings.min_horizon_minutes,
-                settings.max_horizon_minutes,
-            )
-            for r in recs
-        }
-
     def open_adjust(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         # views.open needs the trigger id within three seconds: this listener is not lazy.
         ack()
@@ -105,7 +93,7 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
             return
         client.views_open(
             trigger_id=body["trigger_id"],
-            view=adjust_modal(item_id, approval.summary, bounds_for(item_id)),
+            view=adjust_modal(item_id, approval.summary, desk.adjust_bounds(item_id)),
         )
 
     def check_adjust(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -118,7 +106,7 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
                 },
             )
             return
-        _, errors = read_adjustments(view["state"]["values"], bounds_for(item_id))
+        _, errors = read_adjustments(view["state"]["values"], desk.adjust_bounds(item_id))
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -129,7 +117,7 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
         user = body["user"]["id"]
         if user not in settings.slack_approvers:
             return
-        adjustments, errors = read_adjustments(view["state"]["values"], bounds_for(item_id))
+        adjustments, errors = read_adjustments(view["state"]["values"], desk.adjust_bounds(item_id))
         if errors:
             return
         result = desk.decide(item_id, "adjust", user, adjustments=adjustments)

@@ -803,6 +803,48 @@ class Store:
         with self._sessions() as s:
             return [_row_dict(row, exclude=("id",)) for row in s.scalars(stmt)]
 
+    def analysed_feed(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest analysed items for the web desk, newest first."""
+        stmt = (
+            select(Item, Analysis)
+            .join(Analysis, Analysis.item_id == Item.id)
+            .order_by(Analysis.created_at.desc(), Item.id)
+            .limit(limit)
+        )
+        with self._sessions() as s:
+            rows = s.execute(stmt).all()
+            feed = []
+            for item, analysis in rows:
+                recs = s.scalars(
+                    select(RecommendationRow)
+                    .where(RecommendationRow.item_id == item.id)
+                    .order_by(RecommendationRow.widen_bps.desc())
+                    .limit(3)
+                ).all()
+                feed.append(
+                    {
+                        "item_id": item.id,
+                        "headline": (item.title or item.text or "")[:200],
+                        "source": item.source,
+                        "author": item.author,
+                        "verdict": item.verdict,
+                        "status": item.status,
+                        "route": analysis.route,
+                        "urgency": (analysis.urgency or {}).get("level"),
+                        "sentiment": (analysis.sentiment or {}).get("label"),
+                        "degraded": bool(analysis.degraded_nodes),
+                        "recommendations": [
+                            {
+                                "symbol": r.symbol,
+                                "widen_bps": r.widen_bps,
+                                "horizon_minutes": r.horizon_minutes,
+                            }
+                            for r in recs
+                        ],
+                    }
+                )
+            return feed
+
     def story_approval(self, story_id: str) -> ApprovalView | None:
         """The approval of the story's first item: where its later copies are counted."""
         with self._sessions() as s:

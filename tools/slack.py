@@ -7,6 +7,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from tools.db import ApprovalView
+from tools.spread_policy import adjustment_error
 
 ACTIONS = ("approve", "reject", "adjust")
 MAX_RECS_SHOWN = 6
@@ -252,10 +253,9 @@ def read_adjustments(
         except ValueError:
             errors[block_id] = "enter a number"
             continue
-        if field == "bps" and not 0 <= number <= max_bps:
-            errors[block_id] = f"must be between 0 and {max_bps:g} bps"
-        elif field == "horizon_minutes" and not (min_h <= number <= max_h and number.is_integer()):
-            errors[block_id] = f"whole minutes between {min_h} and {max_h}"
+        problem = adjustment_error(field, number, max_bps, min_h, max_h)
+        if problem:
+            errors[block_id] = problem
         else:
             adjustments.setdefault(symbol, {})[field] = number
     return adjustments, errors

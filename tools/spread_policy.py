@@ -93,3 +93,16 @@ def within_bounds(rec: Recommendation, vol_class: str, settings: Settings) -> bo
         and settings.min_horizon_minutes <= rec.horizon_minutes <= settings.max_horizon_minutes
         and 0 <= rec.move_probability <= 1
     )
+
+
+def adjustment_error(
+    field: str, value: float, max_bps: float, min_h: int, max_h: int
+) -> str | None:
+    """Why a trader's edit is outside the bounds, or None when it is acceptable."""
+    if field == "bps":
+        return None if 0 <= value <= max_bps else f"must be between 0 and {max_bps:g} bps"
+    if field == "horizon_minutes":
+        if min_h <= value <= max_h and float(value).is_integer():
+            return None
+        return f"whole minutes between {min_h} and {max_h}"
+    return f"unknown field {field!r}"
