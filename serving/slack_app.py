@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
 from newsdesk.settings import Settings
@@ -46,6 +46,15 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
         # Bolt would call auth.test at start-up; the token is checked by the first post.
         token_verification_enabled=False,
     )
+
+    @app.middleware
+    def refuse_replays(request: BoltRequest, response: BoltResponse, next: Any) -> Any:
+        # Runs after Bolt verified the signature: a copy of a signed request is refused too.
+        signature = (request.headers.get("x-slack-signature") or [""])[0]
+        if signature and not desk.store.first_sighting(signature):
+            log.warning("replayed Slack request refused")
+            return BoltResponse(status=401, body="replayed request")
+        return next()
 
     def decide(body: dict[str, Any], client: WebClient, kind: str) -> None:
         user = body["user"]["id"]

@@ -42,6 +42,7 @@ TABLES = {
     "runs",
     "spread_overrides",
     "feedback",
+    "seen_requests",
 }
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 UNIQUE = DedupVerdict(verdict="unique", method="none")
@@ -92,7 +93,7 @@ def test_migrate_from_empty(db_url: str) -> None:
         s.migrate()  # a second upgrade is a no-op
         assert TABLES <= set(inspect(s.engine).get_table_names())
         with s.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     finally:
         s.close()
 
@@ -383,3 +384,9 @@ def test_store_survives_dropped_postgres_connections(pg_schema_url: str) -> None
     store.save_item(news("after", minutes=1), "h2", None, UNIQUE)
     assert store.item_exists("before") and store.item_exists("after")
     store.close()
+
+
+def test_a_request_signature_is_accepted_once(store: Store) -> None:
+    assert store.first_sighting("v0=abc") is True
+    assert store.first_sighting("v0=abc") is False
+    assert store.first_sighting("v0=def") is True

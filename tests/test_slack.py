@@ -133,13 +133,15 @@ def slack_settings(
     make_settings: Callable[..., Settings], slack: dict[str, Any]
 ) -> Callable[..., Settings]:
     def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "slack_bot_token": "xoxb-test",
+            "slack_signing_secret": SECRET,
+            "slack_channel": "CDESK",
+            "slack_approvers": {APPROVER},
+            "slack_api_url": slack["url"],
+        }
         return make_settings(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_channel="CDESK",
-            slack_approvers={APPROVER},
-            slack_api_url=slack["url"],
-            **overrides,
+            **{**values, **overrides},
         )
 
     return factory
@@ -215,6 +217,37 @@ def test_forged_stale_and_unsigned_requests_are_refused(
         app.ingest(HACK)
         assert app.click("approve", "hack-1", APPROVER, secret="not-the-secret") == 401
         assert app.click("approve", "hack-1", APPROVER, age_s=6 * 60) == 401
+        # A valid request sent twice: the copy is refused before any listener runs.
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T1"},
+            "api_app_id": "A1",
+            "user": {"id": OUTSIDER, "team_id": "T1"},
+            "channel": {"id": "CDESK"},
+            "trigger_id": "1.2.3",
+            "token": "legacy",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "feedback_useful",
+                    "block_id": "feedback",
+                    "value": "hack-1",
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+                timestamp=timestamp, body=body
+            ),
+        }
+        assert app.http.post("/slack/events", content=body, headers=headers).status_code == 200
+        assert app.http.post("/slack/events", content=body, headers=headers).status_code == 401
+        assert len(app.desk.store.feedback_for("hack-1")) == 1
+        slack["wait_for"]("chat.postEphemeral")
         unsigned = app.http.post(
             "/slack/events",
             content="payload=%7B%7D",
@@ -223,7 +256,8 @@ def test_forged_stale_and_unsigned_requests_are_refused(
         assert unsigned.status_code == 401
         time.sleep(0.3)
         assert app.desk.store.get_approval("hack-1").status == "pending"
-        assert slack["of"]("chat.postEphemeral") == [] and slack["of"]("chat.update") == []
+        assert len(slack["of"]("chat.postEphemeral")) == 1  # the one feedback thank-you
+        assert slack["of"]("chat.update") == []
     finally:
         app.close()
 
@@ -430,5 +464,34 @@ def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
         stored = app.desk.store.feedback_for("hack-1")
         assert [(f["user"], f["useful"]) for f in stored] == [(APPROVER, False), (OUTSIDER, True)]
         assert app.desk.store.get_approval("hack-1").status == "pending"
+    finally:
+        app.close()
+
+
+def test_two_approvers_racing_apply_one_decision(
+    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+) -> None:
+    import threading
+
+    second_approver = "UTRADER2"
+    app = Desktop(slack_settings(slack_approvers={APPROVER, second_approver}))
+    try:
+        app.ingest(HACK)
+        clicks = [
+            threading.Thread(target=app.click, args=("approve", "hack-1", APPROVER)),
+            threading.Thread(target=app.click, args=("reject", "hack-1", second_approver)),
+        ]
+        for click in clicks:
+            click.start()
+        for click in clicks:
+            click.join()
+        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+        [update] = slack["wait_for"]("chat.update")
+        approval = app.desk.store.get_approval("hack-1")
+        assert approval.status in {"approved", "rejected"}
+        assert len(app.desk.store.decisions_for("hack-1")) == 1
+        loser = second_approver if approval.decided_by == APPROVER else APPROVER
+        assert ephemeral["user"] == loser and "Already decided" in ephemeral["text"]
+        assert approval.status in json.dumps(update["blocks"])
     finally:
         app.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,15 @@ class Feedback(Base):
     useful: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SeenRequest(Base):
+    """Signatures of Slack requests already handled: a replayed request is refused."""
+
+    __tablename__ = "seen_requests"
+
+    signature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class SpreadOverride(Base):
@@ -857,6 +866,22 @@ class Store:
             s.execute(
                 update(Approval).where(Approval.item_id == item_id).values(copies_ts=copies_ts)
             )
+
+    def first_sighting(self, signature: str, keep: timedelta = timedelta(minutes=10)) -> bool:
+        """True the first time a request signature is seen; False for a replay.
+
+        Slack signs each delivery (a retry included) with a fresh timestamp, so an identical
+        signature can only be a copy of a request already handled. Signatures older than the
+        five-minute signing window are refused by Bolt anyway, so old rows are pruned.
+        """
+        now = utcnow()
+        try:
+            with self._sessions.begin() as s:
+                s.execute(delete(SeenRequest).where(SeenRequest.seen_at < now - keep))
+                s.add(SeenRequest(signature=signature, seen_at=now))
+            return True
+        except IntegrityError:
+            return False
 
     def active_overrides(self, at: datetime | None = None) -> list[dict[str, Any]]:
         at = at or utcnow()
