@@ -15,7 +15,14 @@ from slack_sdk import WebClient
 
 from newsdesk.settings import Settings
 from serving.desk import DecisionResult, Desk
-from tools.slack import ADJUST_CALLBACK, SlackNotifier, adjust_modal, read_adjustments
+from tools.slack import (
+    ADJUST_CALLBACK,
+    FEEDBACK_CALLBACK,
+    SlackNotifier,
+    adjust_modal,
+    feedback_modal,
+    read_adjustments,
+)
 
 log = logging.getLogger("newsdesk.slack")
 
@@ -140,19 +147,23 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
             )
 
     def feedback(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        # The verdict is one click; the modal only adds an optional note to it.
         ack()
         action = body["actions"][0]
-        user = body["user"]["id"]
         useful = action["action_id"] == "feedback_useful"
-        desk.store.add_feedback(action["value"], user, useful)
-        client.chat_postEphemeral(
-            channel=body.get("channel", {}).get("id", settings.slack_channel),
-            user=user,
-            text=f"Thanks: recorded as {'useful' if useful else 'not useful'} for evaluation.",
+        client.views_open(
+            trigger_id=body["trigger_id"], view=feedback_modal(action["value"], useful)
         )
+
+    def save_feedback(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        ack()
+        item_id, verdict = view["private_metadata"].rsplit("|", 1)
+        note = (view["state"]["values"].get("note", {}).get("value", {}).get("value") or "").strip()
+        desk.store.add_feedback(item_id, body["user"]["id"], verdict == "useful", note)
 
     app.action("feedback_useful")(feedback)
     app.action("feedback_not_useful")(feedback)
+    app.view(FEEDBACK_CALLBACK)(save_feedback)
     app.action("approve")(ack=_ack, lazy=[approve])
     app.action("reject")(ack=_ack, lazy=[reject])
     app.action("adjust")(open_adjust)

@@ -246,8 +246,7 @@ def test_forged_stale_and_unsigned_requests_are_refused(
         }
         assert app.http.post("/slack/events", content=body, headers=headers).status_code == 200
         assert app.http.post("/slack/events", content=body, headers=headers).status_code == 401
-        assert len(app.desk.store.feedback_for("hack-1")) == 1
-        slack["wait_for"]("chat.postEphemeral")
+        assert len(slack["wait_for"]("views.open")) == 1
         unsigned = app.http.post(
             "/slack/events",
             content="payload=%7B%7D",
@@ -256,8 +255,8 @@ def test_forged_stale_and_unsigned_requests_are_refused(
         assert unsigned.status_code == 401
         time.sleep(0.3)
         assert app.desk.store.get_approval("hack-1").status == "pending"
-        assert len(slack["of"]("chat.postEphemeral")) == 1  # the one feedback thank-you
-        assert slack["of"]("chat.update") == []
+        assert slack["of"]("chat.postEphemeral") == [] and slack["of"]("chat.update") == []
+        assert len(slack["of"]("views.open")) == 1  # the replay opened nothing
     finally:
         app.close()
 
@@ -460,9 +459,37 @@ def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
         }
         assert feedback_ids == {"feedback_useful", "feedback_not_useful"}
         assert app.click("feedback_not_useful", "hack-1", APPROVER) == 200
-        assert app.click("feedback_useful", "hack-1", OUTSIDER) == 200
+        [modal] = slack["wait_for"]("views.open")
+        view = json.loads(modal["view"]) if isinstance(modal["view"], str) else modal["view"]
+        assert view["private_metadata"] == "hack-1|not_useful"
+        for user, verdict, note in (
+            (APPROVER, "not_useful", "ETH moved less than 5 bps"),
+            (OUTSIDER, "useful", None),
+        ):
+            state = {"note": {"value": {"type": "plain_text_input", "value": note}}}
+            submitted = app.send(
+                {
+                    "type": "view_submission",
+                    "team": {"id": "T1"},
+                    "api_app_id": "A1",
+                    "user": {"id": user, "team_id": "T1"},
+                    "trigger_id": "7.8.9",
+                    "token": "legacy",
+                    "view": {
+                        "id": "V2",
+                        "type": "modal",
+                        "callback_id": "feedback_submit",
+                        "private_metadata": f"hack-1|{verdict}",
+                        "state": {"values": state},
+                    },
+                }
+            )
+            assert submitted.status_code == 200
         stored = app.desk.store.feedback_for("hack-1")
-        assert [(f["user"], f["useful"]) for f in stored] == [(APPROVER, False), (OUTSIDER, True)]
+        assert [(f["user"], f["useful"], f["note"]) for f in stored] == [
+            (APPROVER, False, "ETH moved less than 5 bps"),
+            (OUTSIDER, True, ""),
+        ]
         assert app.desk.store.get_approval("hack-1").status == "pending"
     finally:
         app.close()

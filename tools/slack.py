@@ -259,3 +259,33 @@ def read_adjustments(
         else:
             adjustments.setdefault(symbol, {})[field] = number
     return adjustments, errors
+
+
+FEEDBACK_CALLBACK = "feedback_submit"
+
+
+def feedback_modal(item_id: str, useful: bool) -> dict[str, Any]:
+    verdict = "useful" if useful else "not useful"
+    return {
+        "type": "modal",
+        "callback_id": FEEDBACK_CALLBACK,
+        "private_metadata": f"{item_id}|{'useful' if useful else 'not_useful'}",
+        "title": {"type": "plain_text", "text": "Feedback"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _text(f"You marked this call *{verdict}*. It is kept for evaluating the desk."),
+            {
+                "type": "input",
+                "block_id": "note",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Note (optional)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            },
+        ],
+    }
