@@ -155,6 +155,12 @@ def cmd_approvals(args: argparse.Namespace, settings: Settings) -> int:
         )
         runner.resume(args.item_id, decision)
         after = store.get_approval(args.item_id)
+        if after is not None and settings.slack_bot_token:
+            from serving.slack_app import slack_client
+            from tools.slack import SlackNotifier
+
+            # The story's Slack message must not keep offering buttons decided elsewhere.
+            SlackNotifier(slack_client(settings), settings.slack_channel).show_decision(after)
         console.print(f"{args.item_id}: {after.status if after else '?'} by {args.user}")
         return 0 if after and after.status in {"approved", "rejected"} else 1
 
