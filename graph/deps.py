@@ -45,6 +45,16 @@ def load_index(store: Store, dimension: int, window: timedelta) -> ExactIndex:
     return index
 
 
+def build_notifier(settings: Settings) -> Notifier:
+    """Slack when it is configured, else the log (stories wait in `newsdesk approvals`)."""
+    if settings.slack_bot_token and settings.slack_channel:
+        from tools.slack import SlackNotifier, slack_client
+
+        client = slack_client(settings.slack_bot_token, settings.slack_api_url)
+        return SlackNotifier(client, settings.slack_channel)
+    return LogNotifier()
+
+
 def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool = True) -> Deps:
     store = Store(settings.resolved_database_url)
     if migrate:
@@ -71,6 +81,6 @@ def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool =
         lexicon=LexiconSentiment(),
         classifier=classifier,
         llm=llm,
-        notifier=LogNotifier(),
+        notifier=build_notifier(settings),
         publisher=build_publisher(settings.nats_url, settings.nats_subject),
     )

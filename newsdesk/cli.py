@@ -122,6 +122,7 @@ def print_summary(report: dict[str, Any]) -> None:
 
 def cmd_approvals(args: argparse.Namespace, settings: Settings) -> int:
     from graph.state import Decision
+    from tools.slack import SlackNotifier
 
     stack, runner = _open_runner(settings, with_llm=False)
     with stack:
@@ -155,12 +156,10 @@ def cmd_approvals(args: argparse.Namespace, settings: Settings) -> int:
         )
         runner.resume(args.item_id, decision)
         after = store.get_approval(args.item_id)
-        if after is not None and settings.slack_bot_token:
-            from serving.slack_app import slack_client
-            from tools.slack import SlackNotifier
-
+        notifier = runner.deps.notifier
+        if after is not None and isinstance(notifier, SlackNotifier):
             # The story's Slack message must not keep offering buttons decided elsewhere.
-            SlackNotifier(slack_client(settings), settings.slack_channel).show_decision(after)
+            notifier.show_decision(after)
         console.print(f"{args.item_id}: {after.status if after else '?'} by {args.user}")
         return 0 if after and after.status in {"approved", "rejected"} else 1
 
@@ -171,23 +170,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from newsdesk.runner import llm_server
     from serving.desk import Desk
     from serving.http_app import create_http_app
-    from serving.slack_app import build_slack_app, slack_client
-    from tools.slack import SlackNotifier
+    from serving.slack_app import build_slack_app
 
-    slack_enabled = bool(settings.slack_bot_token and settings.slack_signing_secret)
     with llm_server(settings):
-        notifier = (
-            SlackNotifier(slack_client(settings), settings.slack_channel) if slack_enabled else None
-        )
-        desk = Desk(settings, notifier)
+        desk = Desk(settings)
         try:
-            slack_app = build_slack_app(settings, desk, notifier) if notifier else None
+            notifier = desk.slack_notifier
+            slack_app = (
+                build_slack_app(settings, desk, notifier)
+                if notifier is not None and settings.slack_signing_secret
+                else None
+            )
             if slack_app is not None and settings.slack_app_token:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
                 # Socket Mode: Slack connects out to us; no public interactivity URL needed.
                 SocketModeHandler(slack_app, settings.slack_app_token).connect()
-            slack_state = "on" if slack_app else "off: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET"
+            slack_state = (
+                "on"
+                if slack_app
+                else "off: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, NEWSDESK_SLACK_CHANNEL"
+            )
             console.print(f"newsdesk serve on http://{args.host}:{args.port} (Slack {slack_state})")
             uvicorn.run(
                 create_http_app(desk, slack_app),

@@ -21,7 +21,6 @@ from newsdesk.runner import Outcome, Runner
 from newsdesk.settings import Settings
 from tools.checkpoints import open_checkpointer
 from tools.db import ApprovalView
-from tools.notify import Notifier
 from tools.slack import SlackNotifier
 
 log = logging.getLogger("newsdesk.desk")
@@ -36,14 +35,14 @@ class DecisionResult:
 
 
 class Desk:
-    def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stack = ExitStack()
         self.deps = build_deps(settings)
-        if notifier is not None:
-            self.deps.notifier = notifier
         # Decisions taken outside Slack (web desk, CLI) still update the Slack message.
-        self.slack_notifier = notifier if isinstance(notifier, SlackNotifier) else None
+        self.slack_notifier = (
+            self.deps.notifier if isinstance(self.deps.notifier, SlackNotifier) else None
+        )
         saver = self._stack.enter_context(open_checkpointer(settings.resolved_checkpoint_url))
         self.runner = Runner(self.deps, build_news_graph(self.deps, saver))
         self.store = self.deps.store

@@ -27,10 +27,6 @@ from tools.slack import (
 log = logging.getLogger("newsdesk.slack")
 
 
-def slack_client(settings: Settings) -> WebClient:
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-
-
 def _ack(ack: Ack) -> None:
     ack()
 

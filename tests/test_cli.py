@@ -128,3 +128,30 @@ def test_run_accounts_for_every_item_and_approvals_resume(
     again = json.loads(report_path.read_text())
     assert again["unique"] == 0 and again["llm_calls"] == 0
     assert again["duplicates"] == again["items"] - again["rejected"]
+
+
+def test_run_posts_to_slack_and_a_cli_decision_updates_the_message(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fake_slack import fake_slack_api
+
+    hack = {
+        "id": "hack-1",
+        "source": "x",
+        "author": "zachxbt",
+        "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
+        "published_at": "2025-02-21T14:00:00Z",
+    }
+    source = env / "one.jsonl"
+    source.write_text(json.dumps(hack) + "\n")
+    with fake_slack_api() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("NEWSDESK_SLACK_CHANNEL", "CDESK")
+        monkeypatch.setenv("NEWSDESK_SLACK_API_URL", slack["url"])
+        get_settings.cache_clear()
+        assert cli.main(["run", "--source", str(source), "--quiet"]) == 0
+        [post] = slack["wait_for"]("chat.postMessage")
+        assert post["channel"] == "CDESK" and "Bybit hacked" in json.dumps(post["blocks"])
+        assert cli.main(["approvals", "reject", "hack-1", "--user", "trader-1"]) == 0
+        [update] = slack["wait_for"]("chat.update")
+        assert "rejected" in json.dumps(update["blocks"])

@@ -16,10 +16,9 @@ from slack_sdk.signature import SignatureVerifier
 from newsdesk.settings import Settings
 from serving.desk import Desk
 from serving.http_app import create_http_app
-from serving.slack_app import build_slack_app, slack_client
+from serving.slack_app import build_slack_app
 from tests.conftest import skip_or_fail
 from tests.fake_slack import fake_slack_api
-from tools.slack import SlackNotifier
 
 SECRET = "test-signing-secret"
 APPROVER, OUTSIDER = "UTRADER1", "UINTERN9"
@@ -44,8 +43,9 @@ class Desktop:
     """A serving process: the desk, its HTTP app and a client that signs like Slack."""
 
     def __init__(self, settings: Settings) -> None:
-        notifier = SlackNotifier(slack_client(settings), settings.slack_channel)
-        self.desk = Desk(settings, notifier)
+        self.desk = Desk(settings)  # Slack settings give it a SlackNotifier
+        notifier = self.desk.slack_notifier
+        assert notifier is not None
         self.http = TestClient(
             create_http_app(self.desk, build_slack_app(settings, self.desk, notifier))
         )

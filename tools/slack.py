@@ -142,6 +142,11 @@ def decided_blocks(approval: ApprovalView) -> list[dict[str, Any]]:
     ]
 
 
+def slack_client(token: str, api_url: str) -> WebClient:
+    """A Web API client; api_url points at Slack, or at a local stand-in in tests."""
+    return WebClient(token=token, base_url=api_url)
+
+
 class SlackNotifier:
     """Posts approval requests to one channel; the desk stores the returned message ts."""
 
