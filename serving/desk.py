@@ -56,8 +56,10 @@ class Desk:
     def close(self) -> None:
         self._inbox.put(None)
         self._worker.join(timeout=30)
-        self._stack.close()
-        self.store.close()
+        # Wait for a decision being applied right now (a Slack lazy listener) to finish.
+        with self._graph_lock:
+            self._stack.close()
+            self.store.close()
 
     def submit(self, item: NewsItem) -> None:
         self._inbox.put(item)

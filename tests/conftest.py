@@ -24,6 +24,15 @@ from tools.llm import LLMClient  # noqa: E402
 IN_CI = bool(os.environ.get("CI"))
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tools" / "data" / "sample_news.jsonl"
+# A material story used across the tests: an exchange hack, as a source line would carry it.
+HACK: dict[str, Any] = {
+    "id": "hack-1",
+    "source": "x",
+    "author": "zachxbt",
+    "author_followers": 900000,
+    "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
+    "published_at": "2025-02-21T14:00:00Z",
+}
 PG_URL = os.environ.get("NEWSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -8,12 +8,13 @@ HTTP, so the whole langchain-openai client path is exercised.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import reply_json, serving
 
 
 def _completion(content: str) -> dict[str, Any]:
@@ -49,25 +50,11 @@ def fake_llm(mode: str, answer: dict[str, Any] | None = None) -> Iterator[dict[s
                 time.sleep(5)
                 return
             if mode == "error":
-                self.send_response(500)
-                self.end_headers()
-                self.wfile.write(b'{"error": "model crashed"}')
+                reply_json(self, {"error": "model crashed"}, status=500)
                 return
             content = json.dumps(answer) if mode == "json" else "Sure! I think it is bullish :)"
-            body = json.dumps(_completion(content)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply_json(self, _completion(content))
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    seen["base_url"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with serving(Handler) as url:
+        seen["base_url"] = f"{url}/v1"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.local_http import reply_json, serving
 
 
 @contextmanager
@@ -48,17 +50,7 @@ def fake_slack_api() -> Iterator[dict[str, Any]]:
                 answer.update(message_ts=ts)
             elif method == "auth.test":
                 answer.update(user_id="UBOT", team_id="T1", bot_id="BBOT")
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/"
+            reply_json(self, answer)
 
     def of(method: str) -> list[dict[str, Any]]:
         with lock:
@@ -75,8 +67,6 @@ def fake_slack_api() -> Iterator[dict[str, Any]]:
 
     state["of"] = of
     state["wait_for"] = wait_for
-    try:
+    with serving(Handler) as url:
+        state["url"] = f"{url}/"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -10,7 +10,7 @@ import pytest
 
 from newsdesk import cli
 from newsdesk.settings import get_settings
-from tests.conftest import SAMPLE
+from tests.conftest import HACK, SAMPLE
 
 REPORT_KEYS = {
     "items",
@@ -41,14 +41,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def mixed_source(tmp_path: Path) -> Path:
     """Real sample lines with broken ones in between: each must be accounted for."""
     real = SAMPLE.read_bytes().splitlines()
-    hack = {
-        "id": "hack-1",
-        "source": "x",
-        "author": "zachxbt",
-        "author_followers": 900000,
-        "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
-        "published_at": "2025-02-21T14:00:00Z",
-    }
     huge = {
         "id": "huge-1",
         "source": "news",
@@ -62,7 +54,7 @@ def mixed_source(tmp_path: Path) -> Path:
         b'{"id": "nosource", "title": "Bitcoin up", "published_at": "2025-01-01T00:00:00Z"}',
         b'{"id": "latin1", "source": "x", "title": "caf\xe9 cr\xe9dit", '
         b'"published_at": "2025-01-01T00:00:00Z"}',
-        json.dumps(hack).encode(),
+        json.dumps(HACK).encode(),
         json.dumps(huge).encode(),
         *real[80:100],
     ]
@@ -135,15 +127,8 @@ def test_run_posts_to_slack_and_a_cli_decision_updates_the_message(
 ) -> None:
     from tests.fake_slack import fake_slack_api
 
-    hack = {
-        "id": "hack-1",
-        "source": "x",
-        "author": "zachxbt",
-        "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
-        "published_at": "2025-02-21T14:00:00Z",
-    }
     source = env / "one.jsonl"
-    source.write_text(json.dumps(hack) + "\n")
+    source.write_text(json.dumps(HACK) + "\n")
     with fake_slack_api() as slack:
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
         monkeypatch.setenv("NEWSDESK_SLACK_CHANNEL", "CDESK")

@@ -14,18 +14,12 @@ from graph.deps import Deps
 from graph.news_graph import build_news_graph
 from graph.state import Decision, NewsItem
 from newsdesk.runner import Runner, run_records
+from tests.conftest import HACK as HACK_RAW
 from tests.conftest import SAMPLE
 from tools.checkpoints import open_checkpointer
 from tools.sources import read_records
 
-HACK = NewsItem(
-    id="hack-1",
-    source="x",
-    author="zachxbt",
-    author_followers=900_000,
-    title="Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
-    published_at=datetime(2025, 2, 21, 14, 0, tzinfo=UTC),
-)
+HACK = NewsItem.model_validate(HACK_RAW)
 
 
 def open_runner(deps: Deps, stack: Any) -> Runner:

@@ -17,19 +17,11 @@ from newsdesk.settings import Settings
 from serving.desk import Desk
 from serving.http_app import create_http_app
 from serving.slack_app import build_slack_app
-from tests.conftest import skip_or_fail
+from tests.conftest import HACK, skip_or_fail
 from tests.fake_slack import fake_slack_api
 
 SECRET = "test-signing-secret"
 APPROVER, OUTSIDER = "UTRADER1", "UINTERN9"
-HACK = {
-    "id": "hack-1",
-    "source": "x",
-    "author": "zachxbt",
-    "author_followers": 900000,
-    "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
-    "published_at": "2025-02-21T14:00:00Z",
-}
 TARIFF = {
     "id": "tariff-1",
     "source": "truthsocial",
@@ -204,6 +196,7 @@ def test_reject_and_unauthorized_user(
         time.sleep(0.3)
         assert app.desk.store.get_approval("hack-1").status == "pending"
         assert app.click("reject", "hack-1", APPROVER) == 200
+        assert "rejected" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
         assert wait_status(app.desk, "hack-1", "rejected").decided_by == APPROVER
     finally:
         app.close()
@@ -301,6 +294,7 @@ def test_restart_between_post_and_click(
         second.ingest(HACK)  # the same story again after the restart: no second post
         assert len(slack["of"]("chat.postMessage")) == len(posts) == 2
         assert second.click("approve", "tariff-1", APPROVER) == 200
+        slack["wait_for"]("chat.update")  # sent once the resumed graph has finished
         approval = wait_status(second.desk, "tariff-1", "approved")
         assert approval.thread_id == "news-tariff-1"
         state = second.desk.runner.graph.get_state({"configurable": {"thread_id": "news-tariff-1"}})

@@ -14,17 +14,10 @@ import uvicorn
 from newsdesk.settings import Settings
 from serving.desk import Desk
 from serving.http_app import create_http_app
-from tests.conftest import free_port, skip_or_fail
+from tests.conftest import HACK, free_port, skip_or_fail
 
 CHROMIUM = "/usr/bin/chromium"
 TRADER = "UTRADER1"
-HACK = {
-    "id": "hack-1",
-    "source": "x",
-    "author": "zachxbt",
-    "title": "Bybit hacked: $1.4 billion in ether drained, withdrawals halted",
-    "published_at": "2025-02-21T14:00:00Z",
-}
 QUIET = {
     "id": "quiet-1",
     "source": "news",
