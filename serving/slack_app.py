@@ -31,7 +31,7 @@ def _ack(ack: Ack) -> None:
     ack()
 
 
-def _reply(result: DecisionResult, user: str) -> str:
+def _reply(result: DecisionResult) -> str:
     approval = result.approval
     if result.outcome == "unknown_item" or approval is None:
         return "This story is not awaiting a decision here."
@@ -59,21 +59,28 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
             return BoltResponse(status=401, body="replayed request")
         return next()
 
-    def decide(body: dict[str, Any], client: WebClient, kind: str) -> None:
-        user = body["user"]["id"]
-        channel = body.get("channel", {}).get("id", settings.slack_channel)
-        item_id = body["actions"][0]["value"]
-        if user not in settings.slack_approvers:
-            log.warning("user %s is not an approver; %s on %s ignored", user, kind, item_id)
-            client.chat_postEphemeral(
-                channel=channel, user=user, text="You are not authorized to decide on stories."
-            )
-            return
-        result = desk.decide(item_id, kind, user)  # type: ignore[arg-type]
+    def authorized(user: str, channel: str, client: WebClient) -> bool:
+        if user in settings.slack_approvers:
+            return True
+        log.warning("user %s is not an approver; ignored", user)
+        client.chat_postEphemeral(
+            channel=channel, user=user, text="You are not authorized to decide on stories."
+        )
+        return False
+
+    def report(result: DecisionResult, user: str, channel: str, client: WebClient) -> None:
+        """The message shows the outcome to everyone; a refused clicker also hears why."""
         if result.approval is not None and result.outcome in ("applied", "expired"):
             notifier.show_decision(result.approval)
         if result.outcome != "applied":
-            client.chat_postEphemeral(channel=channel, user=user, text=_reply(result, user))
+            client.chat_postEphemeral(channel=channel, user=user, text=_reply(result))
+
+    def decide(body: dict[str, Any], client: WebClient, kind: str) -> None:
+        user = body["user"]["id"]
+        channel = body.get("channel", {}).get("id", settings.slack_channel)
+        if authorized(user, channel, client):
+            result = desk.decide(body["actions"][0]["value"], kind, user)  # type: ignore[arg-type]
+            report(result, user, channel, client)
 
     def approve(body: dict[str, Any], client: WebClient) -> None:
         decide(body, client, "approve")
@@ -88,20 +95,11 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
         item_id = body["actions"][0]["value"]
         approval = desk.store.get_approval(item_id)
         channel = body.get("channel", {}).get("id", settings.slack_channel)
-        if user not in settings.slack_approvers:
-            client.chat_postEphemeral(
-                channel=channel, user=user, text="You are not authorized to decide on stories."
-            )
+        if not authorized(user, channel, client):
             return
         if approval is None or not approval.pending:
-            client.chat_postEphemeral(
-                channel=channel,
-                user=user,
-                text=_reply(
-                    DecisionResult("already_decided" if approval else "unknown_item", approval),
-                    user,
-                ),
-            )
+            outcome = "already_decided" if approval else "unknown_item"
+            report(DecisionResult(outcome, approval), user, channel, client)
             return
         client.views_open(
             trigger_id=body["trigger_id"],
@@ -133,14 +131,8 @@ def build_slack_app(settings: Settings, desk: Desk, notifier: SlackNotifier) -> 
         if errors:
             return
         result = desk.decide(item_id, "adjust", user, adjustments=adjustments)
-        if result.approval is not None and result.outcome in ("applied", "expired"):
-            notifier.show_decision(result.approval)
-        if result.outcome != "applied" and result.approval is not None:
-            client.chat_postEphemeral(
-                channel=result.approval.channel or settings.slack_channel,
-                user=user,
-                text=_reply(result, user),
-            )
+        channel = (result.approval.channel if result.approval else None) or settings.slack_channel
+        report(result, user, channel, client)
 
     def feedback(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         # The verdict is one click; the modal only adds an optional note to it.
