@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,9 @@ from tools.db import ApprovalView
 from tools.slack import SlackNotifier
 
 log = logging.getLogger("newsdesk.desk")
+
+# Items accepted but not yet analysed, held in memory: past this, /ingest answers 503.
+MAX_QUEUED = 10_000
 
 DecisionOutcome = Literal["applied", "already_decided", "expired", "unknown_item"]
 
@@ -47,11 +51,11 @@ class Desk:
         self.runner = Runner(self.deps, build_news_graph(self.deps, saver))
         self.store = self.deps.store
         # Items go through the graph one at a time: dedup must see each verdict before the next.
-        self._inbox: queue.Queue[NewsItem | None] = queue.Queue()
+        self._inbox: queue.Queue[NewsItem | None] = queue.Queue(maxsize=MAX_QUEUED)
         self._graph_lock = threading.Lock()
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
         self._worker.start()
-        self.outcomes: list[Outcome] = []
+        self.outcomes: deque[Outcome] = deque(maxlen=1_000)  # the latest, for inspection
 
     def close(self) -> None:
         self._inbox.put(None)
@@ -61,8 +65,21 @@ class Desk:
             self._stack.close()
             self.store.close()
 
-    def submit(self, item: NewsItem) -> None:
-        self._inbox.put(item)
+    def submit(self, item: NewsItem) -> bool:
+        """Queue an item for the graph; False when the queue is full (the caller says 503)."""
+        try:
+            self._inbox.put_nowait(item)
+        except queue.Full:
+            return False
+        return True
+
+    @property
+    def healthy(self) -> bool:
+        return self._worker.is_alive()
+
+    @property
+    def queued(self) -> int:
+        return self._inbox.qsize()
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until every submitted item went through the graph (tests, shutdown)."""
@@ -83,6 +100,8 @@ class Desk:
                     return
                 with self._graph_lock:
                     self.outcomes.append(self.runner.process(item, "ingest"))
+            except Exception:  # the worker must outlive any one item (a database blip, say)
+                log.exception("ingest worker: item %s failed", getattr(item, "id", "?"))
             finally:
                 self._inbox.task_done()
 
@@ -131,6 +150,12 @@ class Desk:
             raise RuntimeError(f"resuming {item_id} did not record a decision")
         if after.status == "expired":
             return DecisionResult("expired", after)
-        if after.decided_by != user:
-            return DecisionResult("already_decided", after)
-        return DecisionResult("applied", after)
+        # The audit row says whose decision won: this one only if user and timestamp match
+        # (the same trader clicking Approve then Reject must hear that Reject was too late).
+        recorded = self.store.decisions_for(item_id)
+        won = (
+            bool(recorded)
+            and recorded[0]["user"] == user
+            and (datetime.fromisoformat(recorded[0]["ts"]) == decision.ts)
+        )
+        return DecisionResult("applied" if won else "already_decided", after)

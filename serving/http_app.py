@@ -33,13 +33,15 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
     api = FastAPI(title="newsdesk", docs_url="/docs")
 
     @api.get("/healthz")
-    def healthz() -> dict[str, Any]:
+    def healthz() -> JSONResponse:
         counts = desk.store.counts()
-        return {
-            "ok": True,
+        body = {
+            "ok": desk.healthy,
+            "queued": desk.queued,
             "pending_approvals": counts.get("approvals_pending", 0),
             "items": counts.get("items", 0),
         }
+        return JSONResponse(body, 200 if desk.healthy else 503)
 
     @api.post("/ingest", status_code=202)
     def ingest(payload: Any = Body(...)) -> JSONResponse:  # noqa: B008 - FastAPI's idiom
@@ -58,7 +60,9 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
                 desk.store.save_rejection("ingest", index, reason, repr(record)[:500])
                 rejected.append({"index": index, "reason": reason})
                 continue
-            desk.submit(item)
+            if not desk.submit(item):
+                rejected.append({"index": index, "reason": "queue full, retry later"})
+                continue
             accepted.append(item.id)
         status = 202 if accepted or not rejected else 400
         return JSONResponse({"accepted": accepted, "rejected": rejected}, status)

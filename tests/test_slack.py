@@ -516,3 +516,20 @@ def test_two_approvers_racing_apply_one_decision(
         assert approval.status in json.dumps(update["blocks"])
     finally:
         app.close()
+
+
+def test_slack_unreachable_never_loses_the_story(slack_settings: Callable[..., Settings]) -> None:
+    from tests.conftest import free_port
+
+    app = Desktop(slack_settings(slack_api_url=f"http://127.0.0.1:{free_port()}/"))
+    try:
+        app.ingest(HACK)
+        approval = app.desk.store.get_approval("hack-1")
+        assert approval is not None and approval.pending and approval.message_ts is None
+        assert app.desk.store.counts()["rejections"] == 0
+        health = app.http.get("/healthz")
+        assert health.status_code == 200 and health.json()["pending_approvals"] == 1
+        # Deciding elsewhere still works while Slack is down.
+        assert app.desk.decide("hack-1", "approve", APPROVER).outcome == "applied"
+    finally:
+        app.close()

@@ -268,6 +268,7 @@ class SpreadOverride(Base):
     """An approved widening the quoting engine must apply until `until`."""
 
     __tablename__ = "spread_overrides"
+    __table_args__ = (UniqueConstraint("item_id", "asset"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     item_id: Mapped[str] = mapped_column(ForeignKey("items.id"), index=True)
@@ -787,17 +788,20 @@ class Store:
             return applied, _approval_view(row)
 
     def add_overrides(self, item_id: str, overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Record a story's approved overrides once; a re-run returns the ones already stored."""
-        with self._sessions.begin() as s:
-            existing = s.scalars(
-                select(SpreadOverride).where(SpreadOverride.item_id == item_id)
-            ).all()
-            if not existing:
+        """Record a story's approved overrides once; returns only the rows this call created.
+
+        (item_id, asset) is unique, so a re-run or a second process applying the same decision
+        inserts nothing and publishes nothing twice.
+        """
+        try:
+            with self._sessions.begin() as s:
                 now = utcnow()
-                existing = [SpreadOverride(item_id=item_id, created_at=now, **o) for o in overrides]
-                s.add_all(existing)
+                rows = [SpreadOverride(item_id=item_id, created_at=now, **o) for o in overrides]
+                s.add_all(rows)
                 s.flush()
-            return [_row_dict(o, exclude=("id",)) for o in existing]
+                return [_row_dict(o) for o in rows]
+        except IntegrityError:
+            return []
 
     def add_feedback(self, item_id: str, user: str, useful: bool, note: str = "") -> None:
         with self._sessions.begin() as s:

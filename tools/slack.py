@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from tools.db import ApprovalView
 from tools.spread_policy import adjustment_error
 
-ACTIONS = ("approve", "reject", "adjust")
+log = logging.getLogger("newsdesk.slack")
 MAX_RECS_SHOWN = 6
 
 
@@ -148,41 +150,55 @@ def slack_client(token: str, api_url: str) -> WebClient:
 
 
 class SlackNotifier:
-    """Posts approval requests to one channel; the desk stores the returned message ts."""
+    """Posts approval requests to one channel; the desk stores the returned message ts.
+
+    A Slack API error (rate limit, missing channel, network) is logged and never breaks the
+    graph: the story still waits in the approvals table, on the web desk and in the CLI.
+    """
 
     def __init__(self, client: WebClient, channel: str) -> None:
         self.client = client
         self.channel = channel
 
     def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
-        response = self.client.chat_postMessage(
-            channel=self.channel,
-            text=f"Approval needed: {summary.get('headline', item_id)}"[:300],
-            blocks=approval_blocks(item_id, summary),
-        )
+        try:
+            response = self.client.chat_postMessage(
+                channel=self.channel,
+                text=_escape(f"Approval needed: {summary.get('headline', item_id)}"[:300]),
+                blocks=approval_blocks(item_id, summary),
+            )
+        except (SlackApiError, OSError) as exc:  # an API error, or Slack unreachable
+            log.error("could not post %s to Slack: %s", item_id, exc)
+            return None
         return str(response["channel"]), str(response["ts"])
 
     def update_copies(self, approval: ApprovalView, copies: int) -> str | None:
         if not approval.channel or not approval.message_ts:
             return None
         text = f":repeat: {copies} later cop{'y' if copies == 1 else 'ies'} of this story"
-        if approval.copies_ts is None:
-            response = self.client.chat_postMessage(
-                channel=approval.channel, thread_ts=approval.message_ts, text=text
-            )
-            return str(response["ts"])
-        self.client.chat_update(channel=approval.channel, ts=approval.copies_ts, text=text)
+        try:
+            if approval.copies_ts is None:
+                response = self.client.chat_postMessage(
+                    channel=approval.channel, thread_ts=approval.message_ts, text=text
+                )
+                return str(response["ts"])
+            self.client.chat_update(channel=approval.channel, ts=approval.copies_ts, text=text)
+        except (SlackApiError, OSError) as exc:  # an API error, or Slack unreachable
+            log.error("could not count copies of %s: %s", approval.item_id, exc)
         return None
 
     def show_decision(self, approval: ApprovalView) -> None:
         if not approval.channel or not approval.message_ts:
             return
-        self.client.chat_update(
-            channel=approval.channel,
-            ts=approval.message_ts,
-            text=f"{approval.status} by {approval.decided_by}",
-            blocks=decided_blocks(approval),
-        )
+        try:
+            self.client.chat_update(
+                channel=approval.channel,
+                ts=approval.message_ts,
+                text=f"{approval.status} by {approval.decided_by}",
+                blocks=decided_blocks(approval),
+            )
+        except (SlackApiError, OSError) as exc:  # an API error, or Slack unreachable
+            log.error("could not update the message of %s: %s", approval.item_id, exc)
 
 
 ADJUST_CALLBACK = "adjust_submit"

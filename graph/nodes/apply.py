@@ -34,7 +34,8 @@ def adjusted_recommendations(
                 rec.model_copy(
                     update={
                         "widen_bps": edit.get("bps", rec.widen_bps),
-                        "horizon_minutes": int(edit.get("horizon_minutes", rec.horizon_minutes)),
+                        # clamp() bounds it and makes it whole; NaN or inf must not raise first.
+                        "horizon_minutes": edit.get("horizon_minutes", rec.horizon_minutes),
                         "rationale": f"{rec.rationale}; adjusted by {decision.user}",
                     }
                 ),

@@ -34,6 +34,7 @@ def upgrade() -> None:
             ["item_id"], ["items.id"], name="fk_spread_overrides_item_id_items"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_spread_overrides"),
+        sa.UniqueConstraint("item_id", "asset", name="uq_spread_overrides_item_id"),
     )
     op.create_index("ix_spread_overrides_item_id", "spread_overrides", ["item_id"])
     op.create_index("ix_spread_overrides_asset", "spread_overrides", ["asset"])
