@@ -231,6 +231,70 @@ def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.report import compare_reports, print_report
+
+    if args.eval_command == "sentiment":
+        from evals.sentiment_eval import evaluate_sentiment
+        from evals.tables import parse_label_map
+        from newsdesk.runner import llm_server
+
+        analyzers = [a.strip() for a in args.analyzers.split(",") if a.strip()]
+        with llm_server(
+            settings if "llm" in analyzers else settings.model_copy(update={"llm_provider": "none"})
+        ):
+            with Progress(
+                TextColumn("llm"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable="llm" not in analyzers,
+            ) as progress:
+                task = progress.add_task("llm", total=None)
+                report = evaluate_sentiment(
+                    Path(args.data),
+                    args.text_field,
+                    args.label_field,
+                    settings,
+                    analyzers=analyzers,
+                    limit=args.limit,
+                    label_map=parse_label_map(args.label_map),
+                    numeric=args.numeric_score,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
+    else:
+        from evals.pairs_eval import evaluate_pairs
+
+        report_path = Path(args.report) if args.report else None
+        plot = (
+            Path(args.plot)
+            if args.plot
+            else (report_path.with_suffix(".png") if report_path else None)
+        )
+        report = evaluate_pairs(
+            Path(args.data),
+            args.a,
+            args.b,
+            args.label,
+            settings,
+            limit=args.limit,
+            label_cutoff=args.label_cutoff,
+            plot=plot,
+            model=args.model,
+        )
+    if args.compare:
+        report["compared_with"] = compare_reports(
+            json.loads(Path(args.compare).read_text()), report
+        )
+    print_report(report, Console())
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        console.print(f"report: {args.report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsdesk", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -253,6 +317,37 @@ def build_parser() -> argparse.ArgumentParser:
     overrides = sub.add_parser("overrides", help="active spread overrides (approved widenings)")
     overrides.add_argument("--json", action="store_true")
     overrides.set_defaults(handler=cmd_overrides)
+
+    evaluate = sub.add_parser("eval", help="measure the desk on labelled data")
+    evals = evaluate.add_subparsers(dest="eval_command", required=True)
+    for name in ("sentiment", "pairs"):
+        one = evals.add_parser(name)
+        one.add_argument("--data", required=True, help="JSONL, CSV or TSV file")
+        one.add_argument("--limit", type=int, help="a seeded sample of N rows")
+        one.add_argument("--report", help="write the JSON report here")
+        one.add_argument("--compare", help="a previous JSON report to compare with")
+        one.set_defaults(handler=cmd_eval)
+        if name == "sentiment":
+            one.add_argument("--text-field", required=True)
+            one.add_argument("--label-field", required=True)
+            one.add_argument("--label-map", help="e.g. 0=bearish,1=bullish,2=neutral")
+            one.add_argument(
+                "--numeric-score",
+                action="store_true",
+                help="labels are scores in [-1, 1], mapped by sign",
+            )
+            one.add_argument("--analyzers", default="lexicon,classifier,llm,ensemble")
+        else:
+            one.add_argument("--a", required=True, help="field of the first text")
+            one.add_argument("--b", required=True, help="field of the second text")
+            one.add_argument("--label", required=True, help="field of the 1/0 duplicate label")
+            one.add_argument(
+                "--label-cutoff",
+                type=float,
+                help="graded scores: duplicate when score >= cutoff (STS-B: 4)",
+            )
+            one.add_argument("--plot", help="PNG path (default: beside the report)")
+            one.add_argument("--model", help="embedding model directory (default: settings)")
 
     approvals = sub.add_parser("approvals", help="list or decide stories awaiting approval")
     actions = approvals.add_subparsers(dest="action", required=True)

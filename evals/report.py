@@ -1,0 +1,57 @@
+"""Printing eval reports as tables, and comparing a report with an earlier one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+HEADLINE_KEYS = (
+    "n",
+    "accuracy",
+    "weighted_f1",
+    "macro_f1",
+    "auc",
+    "muddy_middle",
+    "f1_at_threshold",
+    "threshold",
+    "best_f1",
+    "best_threshold",
+    "failures",
+    "latency_ms_per_item",
+    "latency_ms_per_pair",
+)
+
+
+def _rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One row per analyzer (sentiment) or a single row (pairs)."""
+    if "analyzers" in report:
+        return dict(report["analyzers"])
+    return {"pairs": report}
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    rows = _rows(report)
+    keys = [k for k in HEADLINE_KEYS if any(k in r for r in rows.values())]
+    table = Table(title=report.get("data", "eval"))
+    table.add_column("")
+    for key in keys:
+        table.add_column(key)
+    for name, values in rows.items():
+        table.add_row(name, *(str(values.get(k, "")) for k in keys))
+    console.print(table)
+    for change in report.get("compared_with", []):
+        console.print(f"  {change}")
+
+
+def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'classifier weighted_f1 0.7720 -> 0.8012 (+0.0292)' for every shared number."""
+    changes = []
+    old_rows, new_rows = _rows(old), _rows(new)
+    for name, values in new_rows.items():
+        for key in HEADLINE_KEYS:
+            before, after = old_rows.get(name, {}).get(key), values.get(key)
+            if isinstance(before, int | float) and isinstance(after, int | float):
+                changes.append(f"{name} {key} {before} -> {after} ({after - before:+.4f})")
+    return changes
