@@ -9,6 +9,10 @@ from rich.table import Table
 
 HEADLINE_KEYS = (
     "n",
+    "precision",
+    "recall",
+    "f1",
+    "llm_calls_saved",
     "accuracy",
     "weighted_f1",
     "macro_f1",
@@ -28,7 +32,7 @@ def _rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One row per analyzer (sentiment) or a single row (pairs)."""
     if "analyzers" in report:
         return dict(report["analyzers"])
-    return {"pairs": report}
+    return {"all": report}
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:

@@ -263,6 +263,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                     numeric=args.numeric_score,
                     progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )
+    elif args.eval_command == "stream":
+        from evals.stream_eval import evaluate_stream
+
+        report = evaluate_stream(
+            Path(args.data),
+            args.text_field,
+            args.time_field,
+            args.group_field,
+            settings,
+            limit=args.limit,
+        )
     else:
         from evals.pairs_eval import evaluate_pairs
 
@@ -320,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="measure the desk on labelled data")
     evals = evaluate.add_subparsers(dest="eval_command", required=True)
-    for name in ("sentiment", "pairs"):
+    for name in ("sentiment", "pairs", "stream"):
         one = evals.add_parser(name)
         one.add_argument("--data", required=True, help="JSONL, CSV or TSV file")
         one.add_argument("--limit", type=int, help="a seeded sample of N rows")
@@ -337,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
                 help="labels are scores in [-1, 1], mapped by sign",
             )
             one.add_argument("--analyzers", default="lexicon,classifier,llm,ensemble")
+        elif name == "stream":
+            one.add_argument("--text-field", required=True)
+            one.add_argument("--time-field", required=True, help="ISO 8601 or epoch s/ms")
+            one.add_argument("--group-field", required=True, help="story / cluster id")
         else:
             one.add_argument("--a", required=True, help="field of the first text")
             one.add_argument("--b", required=True, help="field of the second text")
