@@ -38,13 +38,16 @@ class Desktop:
         self.desk = Desk(settings)  # Slack settings give it a SlackNotifier
         notifier = self.desk.slack_notifier
         assert notifier is not None
+        self.closed = False
         self.http = TestClient(
             create_http_app(self.desk, build_slack_app(settings, self.desk, notifier))
         )
 
     def close(self) -> None:
-        self.http.close()
-        self.desk.close()
+        if not self.closed:  # closing twice (a test's restart, then teardown) is a no-op
+            self.closed = True
+            self.http.close()
+            self.desk.close()
 
     def ingest(self, *items: dict[str, Any]) -> None:
         response = self.http.post("/ingest", json=list(items))
@@ -139,6 +142,20 @@ def slack_settings(
     return factory
 
 
+@pytest.fixture
+def desktop(slack_settings: Callable[..., Settings]) -> Iterator[Callable[..., Desktop]]:
+    """Open serving processes on demand; every one is closed at teardown."""
+    opened: list[Desktop] = []
+
+    def open_one(**overrides: Any) -> Desktop:
+        opened.append(Desktop(slack_settings(**overrides)))
+        return opened[-1]
+
+    yield open_one
+    for app in opened:
+        app.close()
+
+
 def wait_status(desk: Desk, item_id: str, status: str, timeout_s: float = 30) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -150,133 +167,121 @@ def wait_status(desk: Desk, item_id: str, status: str, timeout_s: float = 30) ->
 
 
 def test_post_approve_resume_and_message_updated(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
-    app = Desktop(slack_settings())
-    try:
-        app.ingest(HACK)
-        [post] = slack["wait_for"]("chat.postMessage")
-        assert post["channel"] == "CDESK"
-        text = json.dumps(post["blocks"])
-        assert "Bybit hacked" in text and "ETH" in text and "bps" in text
-        assert {"approve", "reject", "adjust"} <= {
-            e["action_id"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]
-        }
-        assert app.click("approve", "hack-1", APPROVER) == 200
-        [update] = slack["wait_for"]("chat.update")
-        approval = wait_status(app.desk, "hack-1", "approved")
-        assert approval.decided_by == APPROVER and approval.message_ts
-        assert update["ts"] == approval.message_ts
-        assert "approved" in json.dumps(update["blocks"])
-        assert not any(b.get("block_id") == "decision" for b in update["blocks"])
-        assert len(app.desk.store.decisions_for("hack-1")) == 1
-        overrides = app.desk.store.active_overrides()
-        assert {o["approver"] for o in overrides} == {APPROVER}
-        assert "ETH" in {o["asset"] for o in overrides}
+    app = desktop()
+    app.ingest(HACK)
+    [post] = slack["wait_for"]("chat.postMessage")
+    assert post["channel"] == "CDESK"
+    text = json.dumps(post["blocks"])
+    assert "Bybit hacked" in text and "ETH" in text and "bps" in text
+    assert {"approve", "reject", "adjust"} <= {
+        e["action_id"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]
+    }
+    assert app.click("approve", "hack-1", APPROVER) == 200
+    [update] = slack["wait_for"]("chat.update")
+    approval = wait_status(app.desk, "hack-1", "approved")
+    assert approval.decided_by == APPROVER and approval.message_ts
+    assert update["ts"] == approval.message_ts
+    assert "approved" in json.dumps(update["blocks"])
+    assert not any(b.get("block_id") == "decision" for b in update["blocks"])
+    assert len(app.desk.store.decisions_for("hack-1")) == 1
+    overrides = app.desk.store.active_overrides()
+    assert {o["approver"] for o in overrides} == {APPROVER}
+    assert "ETH" in {o["asset"] for o in overrides}
 
-        # Double click, or Slack retrying: the recorded decision is the answer, nothing changes.
-        assert app.click("approve", "hack-1", APPROVER) == 200
-        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
-        assert "Already decided" in ephemeral["text"] and ephemeral["user"] == APPROVER
-        assert len(app.desk.store.decisions_for("hack-1")) == 1
-        assert len(slack["of"]("chat.update")) == 1
-    finally:
-        app.close()
+    # Double click, or Slack retrying: the recorded decision is the answer, nothing changes.
+    assert app.click("approve", "hack-1", APPROVER) == 200
+    [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+    assert "Already decided" in ephemeral["text"] and ephemeral["user"] == APPROVER
+    assert len(app.desk.store.decisions_for("hack-1")) == 1
+    assert len(slack["of"]("chat.update")) == 1
 
 
 def test_reject_and_unauthorized_user(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
-    app = Desktop(slack_settings())
-    try:
-        app.ingest(HACK)
-        assert app.click("reject", "hack-1", OUTSIDER) == 200
-        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
-        assert "not authorized" in ephemeral["text"] and ephemeral["user"] == OUTSIDER
-        time.sleep(0.3)
-        assert app.desk.store.get_approval("hack-1").status == "pending"
-        assert app.click("reject", "hack-1", APPROVER) == 200
-        assert "rejected" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
-        assert wait_status(app.desk, "hack-1", "rejected").decided_by == APPROVER
-    finally:
-        app.close()
+    app = desktop()
+    app.ingest(HACK)
+    assert app.click("reject", "hack-1", OUTSIDER) == 200
+    [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+    assert "not authorized" in ephemeral["text"] and ephemeral["user"] == OUTSIDER
+    time.sleep(0.3)
+    assert app.desk.store.get_approval("hack-1").status == "pending"
+    assert app.click("reject", "hack-1", APPROVER) == 200
+    assert "rejected" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
+    assert wait_status(app.desk, "hack-1", "rejected").decided_by == APPROVER
 
 
 def test_forged_stale_and_unsigned_requests_are_refused(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
-    app = Desktop(slack_settings())
-    try:
-        app.ingest(HACK)
-        assert app.click("approve", "hack-1", APPROVER, secret="not-the-secret") == 401
-        assert app.click("approve", "hack-1", APPROVER, age_s=6 * 60) == 401
-        # A valid request sent twice: the copy is refused before any listener runs.
-        payload = {
-            "type": "block_actions",
-            "team": {"id": "T1"},
-            "api_app_id": "A1",
-            "user": {"id": OUTSIDER, "team_id": "T1"},
-            "channel": {"id": "CDESK"},
-            "trigger_id": "1.2.3",
-            "token": "legacy",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": "feedback_useful",
-                    "block_id": "feedback",
-                    "value": "hack-1",
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)})
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
-                timestamp=timestamp, body=body
-            ),
-        }
-        assert app.http.post("/slack/events", content=body, headers=headers).status_code == 200
-        assert app.http.post("/slack/events", content=body, headers=headers).status_code == 401
-        assert len(slack["wait_for"]("views.open")) == 1
-        unsigned = app.http.post(
-            "/slack/events",
-            content="payload=%7B%7D",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert unsigned.status_code == 401
-        time.sleep(0.3)
-        assert app.desk.store.get_approval("hack-1").status == "pending"
-        assert slack["of"]("chat.postEphemeral") == [] and slack["of"]("chat.update") == []
-        assert len(slack["of"]("views.open")) == 1  # the replay opened nothing
-    finally:
-        app.close()
+    app = desktop()
+    app.ingest(HACK)
+    assert app.click("approve", "hack-1", APPROVER, secret="not-the-secret") == 401
+    assert app.click("approve", "hack-1", APPROVER, age_s=6 * 60) == 401
+    # A valid request sent twice: the copy is refused before any listener runs.
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "api_app_id": "A1",
+        "user": {"id": OUTSIDER, "team_id": "T1"},
+        "channel": {"id": "CDESK"},
+        "trigger_id": "1.2.3",
+        "token": "legacy",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "feedback_useful",
+                "block_id": "feedback",
+                "value": "hack-1",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+            timestamp=timestamp, body=body
+        ),
+    }
+    assert app.http.post("/slack/events", content=body, headers=headers).status_code == 200
+    assert app.http.post("/slack/events", content=body, headers=headers).status_code == 401
+    assert len(slack["wait_for"]("views.open")) == 1
+    unsigned = app.http.post(
+        "/slack/events",
+        content="payload=%7B%7D",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert unsigned.status_code == 401
+    time.sleep(0.3)
+    assert app.desk.store.get_approval("hack-1").status == "pending"
+    assert slack["of"]("chat.postEphemeral") == [] and slack["of"]("chat.update") == []
+    assert len(slack["of"]("views.open")) == 1  # the replay opened nothing
 
 
 def test_decision_after_expiry_is_refused(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
-    app = Desktop(slack_settings(approval_expiry_minutes=0.01))
-    try:
-        app.ingest(HACK)
-        time.sleep(1.0)
-        assert app.click("approve", "hack-1", APPROVER) == 200
-        approval = wait_status(app.desk, "hack-1", "expired")
-        [update] = slack["wait_for"]("chat.update")
-        assert "expired" in json.dumps(update["blocks"])
-        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
-        assert "expired" in ephemeral["text"]
-        assert approval.decided_at is not None
-    finally:
-        app.close()
+    app = desktop(approval_expiry_minutes=0.01)
+    app.ingest(HACK)
+    time.sleep(1.0)
+    assert app.click("approve", "hack-1", APPROVER) == 200
+    approval = wait_status(app.desk, "hack-1", "expired")
+    [update] = slack["wait_for"]("chat.update")
+    assert "expired" in json.dumps(update["blocks"])
+    [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+    assert "expired" in ephemeral["text"]
+    assert approval.decided_at is not None
 
 
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 def test_restart_between_post_and_click(
-    slack_settings: Callable[..., Settings],
+    desktop: Callable[..., Desktop],
     slack: dict[str, Any],
     backend: str,
     request: pytest.FixtureRequest,
@@ -284,46 +289,40 @@ def test_restart_between_post_and_click(
     overrides = {}
     if backend == "postgresql":
         overrides["database_url"] = request.getfixturevalue("pg_schema_url")
-    first = Desktop(slack_settings(**overrides))
+    first = desktop(**overrides)
     first.ingest(HACK, TARIFF)
     posts = slack["wait_for"]("chat.postMessage", 2)
     first.close()
 
-    second = Desktop(slack_settings(**overrides))  # a new process on the same database
-    try:
-        second.ingest(HACK)  # the same story again after the restart: no second post
-        assert len(slack["of"]("chat.postMessage")) == len(posts) == 2
-        assert second.click("approve", "tariff-1", APPROVER) == 200
-        slack["wait_for"]("chat.update")  # sent once the resumed graph has finished
-        approval = wait_status(second.desk, "tariff-1", "approved")
-        assert approval.thread_id == "news-tariff-1"
-        state = second.desk.runner.graph.get_state({"configurable": {"thread_id": "news-tariff-1"}})
-        assert state.next == () and state.values["applied"] is True
-        assert second.desk.store.get_approval("hack-1").status == "pending"
-    finally:
-        second.close()
+    second = desktop(**overrides)  # a new process on the same database
+    second.ingest(HACK)  # the same story again after the restart: no second post
+    assert len(slack["of"]("chat.postMessage")) == len(posts) == 2
+    assert second.click("approve", "tariff-1", APPROVER) == 200
+    slack["wait_for"]("chat.update")  # sent once the resumed graph has finished
+    approval = wait_status(second.desk, "tariff-1", "approved")
+    assert approval.thread_id == "news-tariff-1"
+    state = second.desk.runner.graph.get_state({"configurable": {"thread_id": "news-tariff-1"}})
+    assert state.next == () and state.values["applied"] is True
+    assert second.desk.store.get_approval("hack-1").status == "pending"
 
 
-def test_ingest_validates_each_item(slack_settings: Callable[..., Settings]) -> None:
-    app = Desktop(slack_settings())
-    try:
-        response = app.http.post("/ingest", json=[HACK, {"id": "x", "title": "no source"}, 42])
-        assert response.status_code == 202
-        body = response.json()
-        assert body["accepted"] == ["hack-1"]
-        assert [r["index"] for r in body["rejected"]] == [1, 2]
-        assert "source" in body["rejected"][0]["reason"]
-        assert app.http.post("/ingest", json={"id": "y"}).status_code == 400
-        assert app.desk.wait_idle(60)
-        health = app.http.get("/healthz").json()
-        assert health["ok"] and health["pending_approvals"] == 1
-        assert app.desk.store.counts()["rejections"] == 3
-    finally:
-        app.close()
+def test_ingest_validates_each_item(desktop: Callable[..., Desktop]) -> None:
+    app = desktop()
+    response = app.http.post("/ingest", json=[HACK, {"id": "x", "title": "no source"}, 42])
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == ["hack-1"]
+    assert [r["index"] for r in body["rejected"]] == [1, 2]
+    assert "source" in body["rejected"][0]["reason"]
+    assert app.http.post("/ingest", json={"id": "y"}).status_code == 400
+    assert app.desk.wait_idle(60)
+    health = app.http.get("/healthz").json()
+    assert health["ok"] and health["pending_approvals"] == 1
+    assert app.desk.store.counts()["rejections"] == 3
 
 
 def test_adjusted_decision_is_clamped_and_published_on_nats(
-    slack_settings: Callable[..., Settings],
+    desktop: Callable[..., Desktop],
 ) -> None:
     """An adjust (here from the desk API) stays inside the bounds; overrides reach NATS."""
     import asyncio
@@ -359,7 +358,7 @@ def test_adjusted_decision_is_clamped_and_published_on_nats(
     if not listener.is_alive():
         skip_or_fail(f"NATS not reachable at {nats_url}")
 
-    app = Desktop(slack_settings(nats_url=nats_url, nats_subject="newsdesk.test.overrides"))
+    app = desktop(nats_url=nats_url, nats_subject="newsdesk.test.overrides")
     try:
         app.ingest(HACK)
         pending = app.desk.store.get_approval("hack-1")
@@ -378,158 +377,145 @@ def test_adjusted_decision_is_clamped_and_published_on_nats(
         assert {"ETH"} <= {m["asset"] for m in received}
     finally:
         done.set()
-        app.close()
 
 
 def test_adjust_via_the_modal_is_validated_against_the_bounds(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
-    app = Desktop(slack_settings())
-    try:
-        app.ingest(HACK)
-        assert app.click("adjust", "hack-1", APPROVER) == 200
-        [opened] = slack["wait_for"]("views.open")
-        view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
-        assert view["private_metadata"] == "hack-1" and view["callback_id"] == "adjust_submit"
-        block_ids = {b.get("block_id") for b in view["blocks"]}
-        assert {"adj:ETH:bps", "adj:ETH:horizon_minutes"} <= block_ids
-        cap = app.desk.settings.bps_cap(app.desk.deps.catalog.vol_class("ETH"))
+    app = desktop()
+    app.ingest(HACK)
+    assert app.click("adjust", "hack-1", APPROVER) == 200
+    [opened] = slack["wait_for"]("views.open")
+    view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+    assert view["private_metadata"] == "hack-1" and view["callback_id"] == "adjust_submit"
+    block_ids = {b.get("block_id") for b in view["blocks"]}
+    assert {"adj:ETH:bps", "adj:ETH:horizon_minutes"} <= block_ids
+    cap = app.desk.settings.bps_cap(app.desk.deps.catalog.vol_class("ETH"))
 
-        # Out of bounds (a crafted request past the client-side limits): errors, nothing applied.
-        refused = app.submit_adjust(
-            "hack-1", APPROVER, {"adj:ETH:bps": str(cap + 1), "adj:ETH:horizon_minutes": "9999"}
-        )
-        assert refused.status_code == 200
-        assert refused.json()["response_action"] == "errors"
-        assert set(refused.json()["errors"]) == {"adj:ETH:bps", "adj:ETH:horizon_minutes"}
-        time.sleep(0.3)
-        assert app.desk.store.get_approval("hack-1").status == "pending"
+    # Out of bounds (a crafted request past the client-side limits): errors, nothing applied.
+    refused = app.submit_adjust(
+        "hack-1", APPROVER, {"adj:ETH:bps": str(cap + 1), "adj:ETH:horizon_minutes": "9999"}
+    )
+    assert refused.status_code == 200
+    assert refused.json()["response_action"] == "errors"
+    assert set(refused.json()["errors"]) == {"adj:ETH:bps", "adj:ETH:horizon_minutes"}
+    time.sleep(0.3)
+    assert app.desk.store.get_approval("hack-1").status == "pending"
 
-        ok = app.submit_adjust(
-            "hack-1", APPROVER, {"adj:ETH:bps": "7.5", "adj:ETH:horizon_minutes": "20"}
-        )
-        assert ok.status_code == 200 and not ok.content.strip(b" {}")
-        # The message is updated once the resumed graph has finished (overrides written).
-        assert "adjusted" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
-        approval = wait_status(app.desk, "hack-1", "adjusted")
-        assert approval.decided_by == APPROVER
-        eth = next(o for o in app.desk.store.active_overrides() if o["asset"] == "ETH")
-        assert eth["bps"] == 7.5
-    finally:
-        app.close()
+    ok = app.submit_adjust(
+        "hack-1", APPROVER, {"adj:ETH:bps": "7.5", "adj:ETH:horizon_minutes": "20"}
+    )
+    assert ok.status_code == 200 and not ok.content.strip(b" {}")
+    # The message is updated once the resumed graph has finished (overrides written).
+    assert "adjusted" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
+    approval = wait_status(app.desk, "hack-1", "adjusted")
+    assert approval.decided_by == APPROVER
+    eth = next(o for o in app.desk.store.active_overrides() if o["asset"] == "ETH")
+    assert eth["bps"] == 7.5
 
 
 def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
-    app = Desktop(slack_settings())
-    try:
-        app.ingest(HACK)
-        [post] = slack["wait_for"]("chat.postMessage")
-        copies = [
-            {**HACK, "id": "hack-2", "source": "telegram"},
-            {
-                **HACK,
-                "id": "hack-3",
-                "title": "BYBIT HACKED: $1.4 billion in ether drained, "
-                "withdrawals halted https://t.co/x",
-            },
-        ]
-        app.ingest(*copies)
-        posts = slack["of"]("chat.postMessage")
-        top_level = [p for p in posts if "thread_ts" not in p]
-        assert len(top_level) == 1, "a copy must never be posted as a new story"
-        [counter] = [p for p in posts if "thread_ts" in p]
-        approval = app.desk.store.get_approval("hack-1")
-        assert counter["thread_ts"] == approval.message_ts and "1 later copy" in counter["text"]
-        [update] = slack["wait_for"]("chat.update")
-        assert update["ts"] == approval.copies_ts and "2 later copies" in update["text"]
+    app = desktop()
+    app.ingest(HACK)
+    [post] = slack["wait_for"]("chat.postMessage")
+    copies = [
+        {**HACK, "id": "hack-2", "source": "telegram"},
+        {
+            **HACK,
+            "id": "hack-3",
+            "title": "BYBIT HACKED: $1.4 billion in ether drained, "
+            "withdrawals halted https://t.co/x",
+        },
+    ]
+    app.ingest(*copies)
+    posts = slack["of"]("chat.postMessage")
+    top_level = [p for p in posts if "thread_ts" not in p]
+    assert len(top_level) == 1, "a copy must never be posted as a new story"
+    [counter] = [p for p in posts if "thread_ts" in p]
+    approval = app.desk.store.get_approval("hack-1")
+    assert counter["thread_ts"] == approval.message_ts and "1 later copy" in counter["text"]
+    [update] = slack["wait_for"]("chat.update")
+    assert update["ts"] == approval.copies_ts and "2 later copies" in update["text"]
 
-        feedback_ids = {
-            e["action_id"]
-            for b in post["blocks"]
-            if b.get("block_id") == "feedback"
-            for e in b["elements"]
-        }
-        assert feedback_ids == {"feedback_useful", "feedback_not_useful"}
-        assert app.click("feedback_not_useful", "hack-1", APPROVER) == 200
-        [modal] = slack["wait_for"]("views.open")
-        view = json.loads(modal["view"]) if isinstance(modal["view"], str) else modal["view"]
-        assert view["private_metadata"] == "hack-1|not_useful"
-        for user, verdict, note in (
-            (APPROVER, "not_useful", "ETH moved less than 5 bps"),
-            (OUTSIDER, "useful", None),
-        ):
-            state = {"note": {"value": {"type": "plain_text_input", "value": note}}}
-            submitted = app.send(
-                {
-                    "type": "view_submission",
-                    "team": {"id": "T1"},
-                    "api_app_id": "A1",
-                    "user": {"id": user, "team_id": "T1"},
-                    "trigger_id": "7.8.9",
-                    "token": "legacy",
-                    "view": {
-                        "id": "V2",
-                        "type": "modal",
-                        "callback_id": "feedback_submit",
-                        "private_metadata": f"hack-1|{verdict}",
-                        "state": {"values": state},
-                    },
-                }
-            )
-            assert submitted.status_code == 200
-        stored = app.desk.store.feedback_for("hack-1")
-        assert [(f["user"], f["useful"], f["note"]) for f in stored] == [
-            (APPROVER, False, "ETH moved less than 5 bps"),
-            (OUTSIDER, True, ""),
-        ]
-        assert app.desk.store.get_approval("hack-1").status == "pending"
-    finally:
-        app.close()
+    feedback_ids = {
+        e["action_id"]
+        for b in post["blocks"]
+        if b.get("block_id") == "feedback"
+        for e in b["elements"]
+    }
+    assert feedback_ids == {"feedback_useful", "feedback_not_useful"}
+    assert app.click("feedback_not_useful", "hack-1", APPROVER) == 200
+    [modal] = slack["wait_for"]("views.open")
+    view = json.loads(modal["view"]) if isinstance(modal["view"], str) else modal["view"]
+    assert view["private_metadata"] == "hack-1|not_useful"
+    for user, verdict, note in (
+        (APPROVER, "not_useful", "ETH moved less than 5 bps"),
+        (OUTSIDER, "useful", None),
+    ):
+        state = {"note": {"value": {"type": "plain_text_input", "value": note}}}
+        submitted = app.send(
+            {
+                "type": "view_submission",
+                "team": {"id": "T1"},
+                "api_app_id": "A1",
+                "user": {"id": user, "team_id": "T1"},
+                "trigger_id": "7.8.9",
+                "token": "legacy",
+                "view": {
+                    "id": "V2",
+                    "type": "modal",
+                    "callback_id": "feedback_submit",
+                    "private_metadata": f"hack-1|{verdict}",
+                    "state": {"values": state},
+                },
+            }
+        )
+        assert submitted.status_code == 200
+    stored = app.desk.store.feedback_for("hack-1")
+    assert [(f["user"], f["useful"], f["note"]) for f in stored] == [
+        (APPROVER, False, "ETH moved less than 5 bps"),
+        (OUTSIDER, True, ""),
+    ]
+    assert app.desk.store.get_approval("hack-1").status == "pending"
 
 
 def test_two_approvers_racing_apply_one_decision(
-    slack_settings: Callable[..., Settings], slack: dict[str, Any]
+    desktop: Callable[..., Desktop], slack: dict[str, Any]
 ) -> None:
     import threading
 
     second_approver = "UTRADER2"
-    app = Desktop(slack_settings(slack_approvers={APPROVER, second_approver}))
-    try:
-        app.ingest(HACK)
-        clicks = [
-            threading.Thread(target=app.click, args=("approve", "hack-1", APPROVER)),
-            threading.Thread(target=app.click, args=("reject", "hack-1", second_approver)),
-        ]
-        for click in clicks:
-            click.start()
-        for click in clicks:
-            click.join()
-        [ephemeral] = slack["wait_for"]("chat.postEphemeral")
-        [update] = slack["wait_for"]("chat.update")
-        approval = app.desk.store.get_approval("hack-1")
-        assert approval.status in {"approved", "rejected"}
-        assert len(app.desk.store.decisions_for("hack-1")) == 1
-        loser = second_approver if approval.decided_by == APPROVER else APPROVER
-        assert ephemeral["user"] == loser and "Already decided" in ephemeral["text"]
-        assert approval.status in json.dumps(update["blocks"])
-    finally:
-        app.close()
+    app = desktop(slack_approvers={APPROVER, second_approver})
+    app.ingest(HACK)
+    clicks = [
+        threading.Thread(target=app.click, args=("approve", "hack-1", APPROVER)),
+        threading.Thread(target=app.click, args=("reject", "hack-1", second_approver)),
+    ]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join()
+    [ephemeral] = slack["wait_for"]("chat.postEphemeral")
+    [update] = slack["wait_for"]("chat.update")
+    approval = app.desk.store.get_approval("hack-1")
+    assert approval.status in {"approved", "rejected"}
+    assert len(app.desk.store.decisions_for("hack-1")) == 1
+    loser = second_approver if approval.decided_by == APPROVER else APPROVER
+    assert ephemeral["user"] == loser and "Already decided" in ephemeral["text"]
+    assert approval.status in json.dumps(update["blocks"])
 
 
-def test_slack_unreachable_never_loses_the_story(slack_settings: Callable[..., Settings]) -> None:
+def test_slack_unreachable_never_loses_the_story(desktop: Callable[..., Desktop]) -> None:
     from tests.conftest import free_port
 
-    app = Desktop(slack_settings(slack_api_url=f"http://127.0.0.1:{free_port()}/"))
-    try:
-        app.ingest(HACK)
-        approval = app.desk.store.get_approval("hack-1")
-        assert approval is not None and approval.pending and approval.message_ts is None
-        assert app.desk.store.counts()["rejections"] == 0
-        health = app.http.get("/healthz")
-        assert health.status_code == 200 and health.json()["pending_approvals"] == 1
-        # Deciding elsewhere still works while Slack is down.
-        assert app.desk.decide("hack-1", "approve", APPROVER).outcome == "applied"
-    finally:
-        app.close()
+    app = desktop(slack_api_url=f"http://127.0.0.1:{free_port()}/")
+    app.ingest(HACK)
+    approval = app.desk.store.get_approval("hack-1")
+    assert approval is not None and approval.pending and approval.message_ts is None
+    assert app.desk.store.counts()["rejections"] == 0
+    health = app.http.get("/healthz")
+    assert health.status_code == 200 and health.json()["pending_approvals"] == 1
+    # Deciding elsewhere still works while Slack is down.
+    assert app.desk.decide("hack-1", "approve", APPROVER).outcome == "applied"
