@@ -35,8 +35,9 @@ def fake_slack_api() -> Iterator[dict[str, Any]]:
                 args = json.loads(raw or "{}")
             else:
                 args = {k: v[0] for k, v in parse_qs(raw).items()}
-            if isinstance(args.get("blocks"), str):
-                args["blocks"] = json.loads(args["blocks"])
+            for key in ("blocks", "view"):  # form-encoded calls carry these as JSON text
+                if isinstance(args.get(key), str):
+                    args[key] = json.loads(args[key])
             with lock:
                 calls.append((method, args))
                 state["next_ts"] += 1

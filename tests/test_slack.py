@@ -79,10 +79,17 @@ class Desktop:
         ).status_code
 
     def submit_adjust(self, item_id: str, user: str, values: dict[str, str]) -> Any:
-        state = {
-            block: {"value": {"type": "number_input", "value": value}}
-            for block, value in values.items()
-        }
+        return self.submit_view(
+            "adjust_submit",
+            item_id,
+            user,
+            {block: {"type": "number_input", "value": value} for block, value in values.items()},
+        )
+
+    def submit_view(
+        self, callback_id: str, private_metadata: str, user: str, inputs: dict[str, Any]
+    ) -> Any:
+        """Submit a modal: `inputs` maps each input block id to its element's state."""
         return self.send(
             {
                 "type": "view_submission",
@@ -94,9 +101,9 @@ class Desktop:
                 "view": {
                     "id": "V1",
                     "type": "modal",
-                    "callback_id": "adjust_submit",
-                    "private_metadata": item_id,
-                    "state": {"values": state},
+                    "callback_id": callback_id,
+                    "private_metadata": private_metadata,
+                    "state": {"values": {b: {"value": v} for b, v in inputs.items()}},
                 },
             }
         )
@@ -386,7 +393,7 @@ def test_adjust_via_the_modal_is_validated_against_the_bounds(
     app.ingest(HACK)
     assert app.click("adjust", "hack-1", APPROVER) == 200
     [opened] = slack["wait_for"]("views.open")
-    view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+    view = opened["view"]
     assert view["private_metadata"] == "hack-1" and view["callback_id"] == "adjust_submit"
     block_ids = {b.get("block_id") for b in view["blocks"]}
     assert {"adj:ETH:bps", "adj:ETH:horizon_minutes"} <= block_ids
@@ -448,29 +455,17 @@ def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
     assert feedback_ids == {"feedback_useful", "feedback_not_useful"}
     assert app.click("feedback_not_useful", "hack-1", APPROVER) == 200
     [modal] = slack["wait_for"]("views.open")
-    view = json.loads(modal["view"]) if isinstance(modal["view"], str) else modal["view"]
+    view = modal["view"]
     assert view["private_metadata"] == "hack-1|not_useful"
     for user, verdict, note in (
         (APPROVER, "not_useful", "ETH moved less than 5 bps"),
         (OUTSIDER, "useful", None),
     ):
-        state = {"note": {"value": {"type": "plain_text_input", "value": note}}}
-        submitted = app.send(
-            {
-                "type": "view_submission",
-                "team": {"id": "T1"},
-                "api_app_id": "A1",
-                "user": {"id": user, "team_id": "T1"},
-                "trigger_id": "7.8.9",
-                "token": "legacy",
-                "view": {
-                    "id": "V2",
-                    "type": "modal",
-                    "callback_id": "feedback_submit",
-                    "private_metadata": f"hack-1|{verdict}",
-                    "state": {"values": state},
-                },
-            }
+        submitted = app.submit_view(
+            "feedback_submit",
+            f"hack-1|{verdict}",
+            user,
+            {"note": {"type": "plain_text_input", "value": note}},
         )
         assert submitted.status_code == 200
     stored = app.desk.store.feedback_for("hack-1")
