@@ -77,6 +77,9 @@ class Urgency(BaseModel):
     score: float = Field(ge=0, le=1)
     reasons: list[str] = Field(default_factory=list)
     source: Literal["rules", "llm", "rules+llm"] = "rules"
+    # Event types the item reports (tools.urgency_rules.tag_events): SentiFM's company events
+    # and the desk's crypto/macro ones. Rules only; an LLM answer never changes them.
+    events: list[str] = Field(default_factory=list)
 
 
 class SentimentVote(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState, Urgency
-from tools.urgency_rules import level_for, rule_urgency
+from tools.urgency_rules import level_for, rule_urgency, tag_events
 
 LEVEL_SCORES = {"low": 0.2, "medium": 0.45, "high": 0.7, "critical": 0.9}
 
@@ -26,7 +26,8 @@ def make_urgency(deps: Deps) -> NodeFn:
         # Runs in parallel with asset tagging, so it counts catalog matches itself (cheap).
         mentioned = deps.catalog.match(item.body)
         rules = rule_urgency(item, len(mentioned))
-        result = Urgency(level=rules.level, score=rules.score, reasons=rules.reasons)
+        events = tag_events(item.body)
+        result = Urgency(level=rules.level, score=rules.score, reasons=rules.reasons, events=events)
         update: dict[str, Any] = {}
         answer = ask_llm(
             deps,
@@ -44,6 +45,7 @@ def make_urgency(deps: Deps) -> NodeFn:
                 score=score,
                 source="rules+llm",
                 reasons=[*rules.reasons, f"llm: {answer.level} ({answer.reason[:120]})"],
+                events=events,
             )
         return {**update, "urgency": result}
 
