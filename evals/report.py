@@ -25,6 +25,22 @@ HEADLINE_KEYS = (
     "failures",
     "latency_ms_per_item",
     "latency_ms_per_pair",
+    # eval impact
+    "n_widen",
+    "n_rest",
+    "mean_abs_move_widen",
+    "mean_abs_move_rest",
+    "lift",
+    "lift_ci95",
+    "skipped_no_price",
+    # eval events
+    "any_precision",
+    "any_recall",
+    "any_f1",
+    "micro_f1",
+    # eval tagging
+    "precision_with_topics",
+    "llm_tokens_per_item",
 )
 
 

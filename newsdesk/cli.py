@@ -274,6 +274,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             limit=args.limit,
         )
+    elif args.eval_command in DESK_EVALS:
+        report = run_desk_eval(args, settings)
     else:
         from evals.pairs_eval import evaluate_pairs
 
@@ -295,15 +297,226 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             model=args.model,
         )
     if args.compare:
-        report["compared_with"] = compare_reports(
-            json.loads(Path(args.compare).read_text()), report
-        )
+        old_report = json.loads(Path(args.compare).read_text())
+        report["compared_with"] = compare_reports(old_report, report)
+        for title, rows in breakdowns(report):
+            old_rows = dict(breakdowns(old_report)).get(title, {})
+            report["compared_with"] += compare_reports({"analyzers": old_rows}, {"analyzers": rows})
     print_report(report, Console())
+    for title, rows in breakdowns(report):
+        print_report({"data": title, "analyzers": rows}, Console())
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")
         console.print(f"report: {args.report}")
     return 0
+
+
+# --- eval impact / events / tagging --------------------------------------------------------
+DESK_EVALS = ("impact", "events", "tagging")
+
+
+def breakdowns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The per-dataset, per-horizon and per-type rows a report carries, as printable tables."""
+    tables: list[tuple[str, dict[str, Any]]] = []
+    datasets = {k: v for k, v in report.get("datasets", {}).items() if "n" in v}
+    if datasets:
+        tables.append(("per dataset", datasets))
+    horizons = {
+        f"{name} {h}": row
+        for name, d in datasets.items()
+        for h, row in d.get("horizons", {}).items()
+    }
+    if len(horizons) > len(datasets):
+        tables.append(("per dataset and horizon", horizons))
+    if "per_type" in report:
+        tables.append(("per event type", report["per_type"]))
+    return tables
+
+
+def _dataset_progress() -> tuple[Progress, Any]:
+    """A progress bar with one task per dataset, and the callback the evals report into."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    tasks: dict[str, Any] = {}
+
+    def advance(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = progress.add_task(name, total=total)
+        progress.update(tasks[name], completed=done, total=total)
+
+    return progress, advance
+
+
+def _names(spec: str) -> list[str]:
+    return [part.strip() for part in spec.split(",") if part.strip()]
+
+
+def _need(args: argparse.Namespace, *names: str) -> None:
+    missing = [f"--{n.replace('_', '-')}" for n in names if not getattr(args, n)]
+    if missing:
+        raise SystemExit(f"eval {args.eval_command} --data needs {' and '.join(missing)}")
+
+
+def _impact(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from evals.impact_eval import ImpactSource, evaluate_impact, preset_sources
+    from newsdesk.runner import llm_server
+
+    if args.data:
+        _need(args, "text_field", "time_field")
+        sources = [
+            ImpactSource(
+                name=Path(args.data).stem,
+                data=Path(args.data),
+                text_field=args.text_field,
+                time_field=args.time_field,
+                id_field=args.id_field,
+                author=args.author,
+                source=args.source_name,
+                asset=args.asset,
+                prices=Path(args.prices) if args.prices else None,
+                price_time_field=args.price_time_field,
+                price_field=args.price_field,
+                bar_minutes=args.bar_minutes,
+                max_staleness_minutes=args.max_staleness_minutes,
+                entry_price_field=args.entry_price_field,
+                exit_price_field=args.exit_price_field,
+                naive_time_zone=args.time_zone,
+            )
+        ]
+    else:
+        sources = preset_sources(_names(args.preset))
+        if args.asset:
+            sources = [replace(s, asset=args.asset) for s in sources]
+    horizons = [int(h) for h in _names(args.horizon_minutes)]
+    llm_settings = settings if args.llm else settings.model_copy(update={"llm_provider": "none"})
+    progress, advance = _dataset_progress()
+    with llm_server(llm_settings), progress:
+        return evaluate_impact(
+            sources,
+            llm_settings,
+            horizons=horizons,
+            limit=args.limit,
+            with_llm=args.llm,
+            resamples=args.bootstrap,
+            seed=args.seed,
+            progress=advance,
+        )
+
+
+def _events(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from evals.events_eval import evaluate_events
+
+    progress, advance = _dataset_progress()
+    with progress:
+        return evaluate_events(
+            Path(args.data) if args.data else None,
+            args.text_field,
+            args.labels_field,
+            part=args.part,
+            limit=args.limit,
+            seed=args.seed,
+            test_fraction=args.test_fraction,
+            types=_names(args.types) if args.types else None,
+            progress=lambda done, total: advance("sentences", done, total),
+        )
+
+
+def _tagging(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from evals.tagging_eval import TaggingSource, evaluate_tagging, preset_sources
+
+    if args.data:
+        _need(args, "text_field")
+        sources = [
+            TaggingSource(
+                Path(args.data).stem,
+                Path(args.data),
+                args.text_field,
+                symbols_field=args.symbols_field,
+                gold_from_cashtags=args.gold_from_cashtags,
+            )
+        ]
+    else:
+        sources = preset_sources(_names(args.preset))
+    progress, advance = _dataset_progress()
+    with progress:
+        return evaluate_tagging(
+            sources, args.cashtag_mode, limit=args.limit, seed=args.seed, progress=advance
+        )
+
+
+def run_desk_eval(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    handlers = {"impact": _impact, "events": _events, "tagging": _tagging}
+    return handlers[args.eval_command](args, settings)
+
+
+def add_desk_eval_parsers(evals: Any) -> None:
+    """`eval impact`, `eval events` and `eval tagging`: presets for the shared sets, or any file
+    with field names (then --data and the fields replace the preset)."""
+    impact = evals.add_parser("impact", help="do 'widen' posts precede larger price moves?")
+    events = evals.add_parser("events", help="event-type tagger vs labelled event types")
+    tagging = evals.add_parser("tagging", help="asset tagging vs tickers given by the data")
+    for one in (impact, events, tagging):
+        one.add_argument("--data", help="JSONL, CSV or TSV file (default: the shared sets)")
+        one.add_argument("--limit", type=int, help="a seeded sample of N rows (per dataset)")
+        one.add_argument("--seed", type=int, default=13)
+        one.add_argument("--report", help="write the JSON report here")
+        one.add_argument("--compare", help="a previous JSON report to compare with")
+        one.set_defaults(handler=cmd_eval)
+
+    impact.add_argument("--preset", default="musk,trump", help="musk (DOGE 1-min), trump (SPY)")
+    impact.add_argument("--text-field")
+    impact.add_argument("--time-field", help="ISO 8601 (offset honoured) or epoch s/ms")
+    impact.add_argument("--time-zone", default="UTC", help="zone of times without an offset")
+    impact.add_argument("--id-field")
+    impact.add_argument("--author", help="author handle given to every post (reach matters)")
+    impact.add_argument("--source-name", default="eval")
+    impact.add_argument("--asset", help="priced symbol: widen means widening this one")
+    impact.add_argument("--prices", help="price bars file (JSONL, CSV or TSV)")
+    impact.add_argument("--price-time-field", default="timestamp", help="bar start time")
+    impact.add_argument("--price-field", default="close")
+    impact.add_argument(
+        "--bar-minutes", type=float, default=1.0, help="bar length (0: instant prices, ticks)"
+    )
+    impact.add_argument(
+        "--max-staleness-minutes",
+        type=float,
+        default=2.0,
+        help="a bar older than this at either end of the horizon means no price: skipped",
+    )
+    impact.add_argument("--entry-price-field", help="price at the post, in the post's row")
+    impact.add_argument("--exit-price-field", help="price at the horizon, in the post's row")
+    impact.add_argument(
+        "--horizon-minutes", default="30,15,5", help="comma-separated; the first is the headline"
+    )
+    impact.add_argument("--bootstrap", type=int, default=2000, help="resamples for the lift CI")
+    impact.add_argument("--llm", action="store_true", help="run the LLM nodes too (slow on CPU)")
+
+    events.add_argument("--text-field", default="sentence")
+    events.add_argument("--labels-field", default="event_types", help="list or 'A,B' per row")
+    events.add_argument("--part", choices=["test", "train", "all"], default="test")
+    events.add_argument("--test-fraction", type=float, default=0.3)
+    events.add_argument("--types", help="event types to score (default: the ten SentiFM types)")
+
+    tagging.add_argument("--preset", default="twitter,musk", help="twitter (cashtags), musk")
+    tagging.add_argument("--text-field")
+    tagging.add_argument("--symbols-field", help="column holding the true symbols")
+    tagging.add_argument(
+        "--gold-from-cashtags", action="store_true", help="true symbols = catalog cashtags"
+    )
+    tagging.add_argument(
+        "--cashtag-mode",
+        choices=["bare", "remove", "keep"],
+        default="bare",
+        help="what the tagger sees of a $TAG: the bare TAG, nothing, or the cashtag",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,6 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
             one.add_argument("--plot", help="PNG path (default: beside the report)")
             one.add_argument("--model", help="embedding model directory (default: settings)")
+
+    add_desk_eval_parsers(evals)
 
     approvals = sub.add_parser("approvals", help="list or decide stories awaiting approval")
     actions = approvals.add_subparsers(dest="action", required=True)
