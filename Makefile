@@ -4,11 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SAMPLE_DIR := var/sample-run
+NEWSDESK := $(VENV)/bin/newsdesk
+SHARED ?= ../shared/data
+EVALS := var/evals
+MODEL_DIR := var/models/minilm-news
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run test lint sample sentiment-model clean
+.PHONY: install browser run test lint sample sentiment-model sentiment-adapter embeddings evals clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -46,6 +50,34 @@ sample: install
 
 sentiment-model: install
 	$(PY) -m evals.train_sentiment
+
+# The committed LoRA adapter (tools/data/sentiment_adapter); about 20 minutes on two cores.
+sentiment-adapter: install
+	$(PY) -m evals.train_sentiment_model --threads 1
+
+# Fine-tuned dedup embeddings in var/models/minilm-news, with before/after reports and plots.
+embeddings: install
+	$(VENV)/bin/newsdesk finetune-embeddings --out $(MODEL_DIR)
+
+# Every eval on the shared data's held-out parts, then one HTML page: var/evals/report.html.
+evals: install
+	$(NEWSDESK) eval sentiment --data $(SHARED)/twitter_financial_news_sentiment/sent_train.csv \
+	    --text-field text --label-field label --label-map 0=bearish,1=bullish,2=neutral \
+	    --split twitter-heldout --analyzers lexicon,embedding_logreg,classifier,ensemble \
+	    --report $(EVALS)/sentiment_twitter_heldout.json
+	$(NEWSDESK) eval sentiment --data $(SHARED)/financial_phrasebank/fpb_dev.csv \
+	    --text-field sentence --label-field label --split fpb-heldout \
+	    --analyzers lexicon,embedding_logreg,classifier,ensemble \
+	    --report $(EVALS)/sentiment_fpb_heldout.json
+	$(NEWSDESK) eval sentiment --data $(SHARED)/twitter_financial_news_sentiment/sent_train.csv \
+	    --text-field text --label-field label --label-map 0=bearish,1=bullish,2=neutral \
+	    --split twitter-heldout --limit 200 --report $(EVALS)/sentiment_twitter_heldout_llm200.json
+	test -f $(MODEL_DIR)/newsdesk_thresholds.json || $(MAKE) embeddings
+	cp $(MODEL_DIR)/eval/*.json $(MODEL_DIR)/eval/*.png $(EVALS)/
+	$(NEWSDESK) eval impact --report $(EVALS)/impact.json
+	$(NEWSDESK) eval events --report $(EVALS)/events.json
+	$(NEWSDESK) eval tagging --report $(EVALS)/tagging.json
+	$(NEWSDESK) eval html --reports $(EVALS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

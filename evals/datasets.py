@@ -129,15 +129,16 @@ def load_cryptopanic() -> list[CryptoPanicHeadline]:
     return rows
 
 
-def twitter_split(seed: int = 13, held_out_fraction: float = 0.15) -> tuple[list[int], list[int]]:
-    """Deterministic stratified (train, held-out) indices into ``load_twitter_financial_news()``.
+def stratified_split(
+    labels: list[str], seed: int, held_out_fraction: float
+) -> tuple[list[int], list[int]]:
+    """Deterministic stratified (train, held-out) indices: see ``TWITTER_SPLIT_METHOD``.
 
-    Pure stdlib so any eval can recompute exactly the split the committed classifier was scored on.
+    Pure stdlib so any eval can recompute exactly the split a committed model was scored on.
     """
-    rows = load_twitter_financial_news()
     by_label: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        by_label.setdefault(row.label, []).append(i)
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
     rng = random.Random(seed)
     train: list[int] = []
     held_out: list[int] = []
@@ -148,3 +149,19 @@ def twitter_split(seed: int = 13, held_out_fraction: float = 0.15) -> tuple[list
         held_out.extend(indices[:n_held])
         train.extend(indices[n_held:])
     return sorted(train), sorted(held_out)
+
+
+def twitter_split(seed: int = 13, held_out_fraction: float = 0.15) -> tuple[list[int], list[int]]:
+    """(train, held-out) indices into ``load_twitter_financial_news()``."""
+    labels = [row.label for row in load_twitter_financial_news()]
+    return stratified_split(labels, seed, held_out_fraction)
+
+
+def fpb_split(seed: int = 13, held_out_fraction: float = 0.3) -> tuple[list[int], list[int]]:
+    """(train, held-out) indices into ``load_financial_phrasebank(50)``.
+
+    Only local models may train on the train part (the licence is non-commercial); the committed
+    ones are scored on the held-out part so both kinds are compared on the same sentences.
+    """
+    labels = [row.label for row in load_financial_phrasebank(min_agreement=50)]
+    return stratified_split(labels, seed, held_out_fraction)

@@ -44,7 +44,7 @@ HEADLINE_KEYS = (
 )
 
 
-def _rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def report_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One row per analyzer (sentiment) or a single row (pairs)."""
     if "analyzers" in report:
         return dict(report["analyzers"])
@@ -52,7 +52,7 @@ def _rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
-    rows = _rows(report)
+    rows = report_rows(report)
     keys = [k for k in HEADLINE_KEYS if any(k in r for r in rows.values())]
     table = Table(title=report.get("data", "eval"))
     table.add_column("")
@@ -68,7 +68,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """'classifier weighted_f1 0.7720 -> 0.8012 (+0.0292)' for every shared number."""
     changes = []
-    old_rows, new_rows = _rows(old), _rows(new)
+    old_rows, new_rows = report_rows(old), report_rows(new)
     for name, values in new_rows.items():
         for key in HEADLINE_KEYS:
             before, after = old_rows.get(name, {}).get(key), values.get(key)

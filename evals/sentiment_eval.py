@@ -1,7 +1,9 @@
 """`newsdesk eval sentiment`: every member of the sentiment ensemble on a labelled file.
 
-Each analyzer is reported on its own (lexicon, classifier, llm) and as the ensemble the graph
-uses, so a strong member can never hide a weak one.
+Each analyzer is reported on its own and as the ensemble the graph uses, so a strong member can
+never hide a weak one. The analyzers are the generations the desk went through: a hand-written
+lexicon, a logistic regression on the dedup embedding (``embedding_logreg``), the configured
+classifier (the fine-tuned MiniLM by default) and the LLM.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from evals.tables import field, read_rows, sentiment_label
+from graph.deps import build_classifier
 from graph.nodes.sentiment import MEMBER_WEIGHTS, SentimentAnswer, clamp_answer
 from graph.state import SentimentLabel, SentimentVote
 from newsdesk.settings import Settings
@@ -25,7 +28,10 @@ from tools.lexicon import LexiconSentiment
 from tools.llm import LLMClient, LLMError
 from tools.sentiment_classifier import EmbeddingSentimentClassifier
 
-ANALYZERS = ("lexicon", "classifier", "llm", "ensemble")
+ANALYZERS = ("lexicon", "embedding_logreg", "classifier", "llm", "ensemble")
+# The ensemble is what the graph runs: its members are the graph's, never embedding_logreg
+# (unless it is the configured classifier).
+ENSEMBLE_MEMBERS = ("lexicon", "classifier", "llm")
 
 
 def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
@@ -49,6 +55,18 @@ def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dic
     }
 
 
+def held_out_indices(split: str) -> list[int]:
+    """Rows the committed models never trained on, for the files they were trained from."""
+    from evals.datasets import fpb_split, twitter_split
+
+    if split == "twitter-heldout":
+        return twitter_split()[1]
+    if split == "fpb-heldout":
+        # Indices into the agreement>=50 rows, which is every row of fpb_dev.csv.
+        return fpb_split()[1]
+    raise ValueError(f"unknown split {split!r}: twitter-heldout or fpb-heldout")
+
+
 def evaluate_sentiment(
     data: Path,
     text_field: str,
@@ -60,8 +78,9 @@ def evaluate_sentiment(
     numeric: bool = False,
     llm: LLMClient | None = None,
     progress: Callable[[int, int], None] | None = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
-    rows = read_rows(data, limit)
+    rows = read_rows(data, limit, keep=held_out_indices(split) if split else None)
     texts = [str(field(r, text_field)) for r in rows]
     gold = [sentiment_label(field(r, label_field), label_map, numeric=numeric) for r in rows]
     unknown = set(analyzers) - set(ANALYZERS)
@@ -79,11 +98,22 @@ def evaluate_sentiment(
         started = time.perf_counter()
         votes["lexicon"] = [lexicon.score(t) for t in texts]
         seconds["lexicon"] = time.perf_counter() - started
-    if "classifier" in members:
-        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-        classifier = EmbeddingSentimentClassifier.load()
+    if "embedding_logreg" in members:
+        # Always on the base MiniLM: the space the regression was trained in.
+        embedder = get_embedder("", settings.embedding_batch_size)
+        regression = EmbeddingSentimentClassifier.load()
         started = time.perf_counter()
-        votes["classifier"] = list(classifier.predict(embedder.encode(texts, show_progress=True)))
+        vectors = embedder.encode(texts, show_progress=True)
+        votes["embedding_logreg"] = list(regression.predict(vectors))
+        seconds["embedding_logreg"] = time.perf_counter() - started
+    if "classifier" in members:
+        classifier = build_classifier(settings)
+        started = time.perf_counter()
+        vectors = None
+        if classifier.reads_embeddings:
+            embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+            vectors = embedder.encode(texts, show_progress=True)
+        votes["classifier"] = list(classifier.classify(texts, vectors))
         seconds["classifier"] = time.perf_counter() - started
     if "llm" in members:
         client = llm or LLMClient(settings)
@@ -105,7 +135,12 @@ def evaluate_sentiment(
         votes["llm"] = answers
         seconds["llm"] = time.perf_counter() - started
 
-    report: dict[str, Any] = {"data": str(data), "n": len(rows), "analyzers": {}}
+    report: dict[str, Any] = {
+        "data": str(data),
+        "split": split or "all rows",
+        "n": len(rows),
+        "analyzers": {},
+    }
     for name, member_votes in votes.items():
         if name not in analyzers:
             continue
@@ -116,14 +151,15 @@ def evaluate_sentiment(
             "latency_ms_per_item": round(1000 * seconds[name] / max(len(rows), 1), 2),
         }
     if "ensemble" in analyzers:
+        in_graph = [n for n in ENSEMBLE_MEMBERS if n in votes]
         combined = [
-            combine({n: votes[n][i] for n in votes if votes[n][i] is not None}, MEMBER_WEIGHTS)
+            combine({n: votes[n][i] for n in in_graph if votes[n][i] is not None}, MEMBER_WEIGHTS)
             for i in range(len(rows))
         ]
         report["analyzers"]["ensemble"] = {
             **classification_metrics(gold, [c.label for c in combined]),
             "mean_confidence": round(float(np.mean([c.confidence for c in combined])), 4),
-            "members": sorted(votes),
+            "members": sorted(in_graph),
         }
     if "llm" in votes:
         usage = (llm or client).usage

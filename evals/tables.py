@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,11 @@ SENTIMENT_WORDS: dict[str, SentimentLabel] = {
 }
 
 
-def read_rows(path: Path, limit: int | None = None, seed: int = 13) -> list[dict[str, Any]]:
-    """All rows of the file, or a seeded sample of `limit` of them (in file order)."""
+def read_rows(
+    path: Path, limit: int | None = None, seed: int = 13, keep: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """All rows of the file (or those at the `keep` indices), or a seeded sample of `limit` of
+    them, in file order."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such data file: {path}")
@@ -38,6 +42,10 @@ def read_rows(path: Path, limit: int | None = None, seed: int = 13) -> list[dict
             rows = list(csv.DictReader(f, delimiter=delimiter, quoting=quoting))
         else:
             raise ValueError(f"unsupported data file type {suffix!r} (jsonl, csv or tsv)")
+    if keep is not None:
+        if keep and max(keep) >= len(rows):
+            raise ValueError(f"{path} has {len(rows)} rows; the split expects more")
+        rows = [rows[i] for i in sorted(keep)]
     if limit is not None and limit < len(rows):
         keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
         rows = [rows[i] for i in keep]

@@ -14,7 +14,7 @@ from tools.lexicon import LexiconSentiment
 from tools.llm import LLMClient
 from tools.news_index import ExactIndex, NewsIndex
 from tools.notify import LogNotifier, Notifier
-from tools.sentiment_classifier import EmbeddingSentimentClassifier
+from tools.sentiment_classifier import EmbeddingSentimentClassifier, SentimentClassifier
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Deps:
     index: NewsIndex
     catalog: AssetCatalog
     lexicon: LexiconSentiment
-    classifier: EmbeddingSentimentClassifier
+    classifier: SentimentClassifier
     llm: LLMClient | None
     notifier: Notifier
     publisher: OverridePublisher
@@ -55,19 +55,28 @@ def build_notifier(settings: Settings) -> Notifier:
     return LogNotifier()
 
 
+def build_classifier(settings: Settings) -> SentimentClassifier:
+    """The configured sentiment classifier; a mismatch is refused at start-up, not per item."""
+    if settings.sentiment_classifier == "minilm-lora":
+        from tools.sentiment_model import get_sentiment_model
+
+        return get_sentiment_model(settings.sentiment_adapter)
+    if settings.embedding_model:
+        # Same dimension, different space: the regression would answer, wrongly, on every item.
+        raise ValueError(
+            "sentiment_classifier=embedding-logreg reads the base MiniLM embedding space, but "
+            f"embedding_model is {settings.embedding_model!r}; use minilm-lora (it reads the "
+            "text itself) or retrain the regression with `python -m evals.train_sentiment`"
+        )
+    return EmbeddingSentimentClassifier.load()
+
+
 def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool = True) -> Deps:
     store = Store(settings.resolved_database_url)
     if migrate:
         store.migrate()
     embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-    classifier = EmbeddingSentimentClassifier.load()
-    if classifier.dimension != embedder.dimension:
-        # Refuse at start-up rather than fail on every item: the classifier reads embeddings.
-        raise ValueError(
-            f"the sentiment classifier expects {classifier.dimension}-d embeddings but "
-            f"{embedder.model_path} gives {embedder.dimension}-d; retrain it for this model "
-            "with `python -m evals.train_sentiment`"
-        )
+    classifier = build_classifier(settings)
     if llm is None and settings.llm_provider != "none":
         llm = LLMClient(settings)
     return Deps(

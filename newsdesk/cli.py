@@ -231,6 +231,14 @@ def cmd_overrides(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval_html(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.html_report import write_html
+
+    out = write_html(Path(args.reports), Path(args.out) if args.out else None)
+    console.print(f"report: {out}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from evals.report import compare_reports, print_report
 
@@ -261,6 +269,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                     limit=args.limit,
                     label_map=parse_label_map(args.label_map),
                     numeric=args.numeric_score,
+                    split=args.split,
                     progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )
     elif args.eval_command == "stream":
@@ -309,6 +318,27 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")
         console.print(f"report: {args.report}")
+    return 0
+
+
+def cmd_finetune_embeddings(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.finetune_embeddings import finetune
+
+    training = finetune(
+        Path(args.out),
+        settings,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        positives_per_story=args.positives_per_story,
+        seed=args.seed,
+        evaluate=not args.no_eval,
+    )
+    console.print(
+        f"model: {args.out} (thresholds {training['thresholds']['unique']} / "
+        f"{training['thresholds']['duplicate']}, {training['training_seconds']} s of training); "
+        f"use it with NEWSDESK_EMBEDDING_MODEL={args.out}"
+    )
     return 0
 
 
@@ -544,6 +574,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="measure the desk on labelled data")
     evals = evaluate.add_subparsers(dest="eval_command", required=True)
+    page = evals.add_parser("html", help="all JSON reports in a folder on one HTML page")
+    page.add_argument("--reports", required=True, help="folder of eval JSON reports (recursive)")
+    page.add_argument("--out", help="HTML path (default: REPORTS/report.html)")
+    page.set_defaults(handler=cmd_eval_html)
     for name in ("sentiment", "pairs", "stream"):
         one = evals.add_parser(name)
         one.add_argument("--data", required=True, help="JSONL, CSV or TSV file")
@@ -560,7 +594,14 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="labels are scores in [-1, 1], mapped by sign",
             )
-            one.add_argument("--analyzers", default="lexicon,classifier,llm,ensemble")
+            one.add_argument(
+                "--analyzers", default="lexicon,embedding_logreg,classifier,llm,ensemble"
+            )
+            one.add_argument(
+                "--split",
+                choices=["twitter-heldout", "fpb-heldout"],
+                help="only the rows the committed models never trained on (for those files)",
+            )
         elif name == "stream":
             one.add_argument("--text-field", required=True)
             one.add_argument("--time-field", required=True, help="ISO 8601 or epoch s/ms")
@@ -576,6 +617,19 @@ def build_parser() -> argparse.ArgumentParser:
             )
             one.add_argument("--plot", help="PNG path (default: beside the report)")
             one.add_argument("--model", help="embedding model directory (default: settings)")
+
+    tune = sub.add_parser(
+        "finetune-embeddings",
+        help="fine-tune the dedup embeddings on the shared pair data and recalibrate thresholds",
+    )
+    tune.add_argument("--out", default="var/models/minilm-news", help="model directory")
+    tune.add_argument("--epochs", type=int, default=1)
+    tune.add_argument("--lr", type=float, default=3e-5)
+    tune.add_argument("--batch-size", type=int, default=32)
+    tune.add_argument("--positives-per-story", type=int, default=20)
+    tune.add_argument("--seed", type=int, default=13)
+    tune.add_argument("--no-eval", action="store_true", help="skip the before/after evaluation")
+    tune.set_defaults(handler=cmd_finetune_embeddings)
 
     add_desk_eval_parsers(evals)
 

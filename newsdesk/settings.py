@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     # headlines score ~0.55), so by default a related item is linked to its story AND analysed.
     gray_zone_policy: GrayZonePolicy = "link_continue"
 
+    # --- sentiment -----------------------------------------------------------------------
+    # minilm-lora: MiniLM fine-tuned with the committed LoRA adapter (reads the text itself);
+    # embedding-logreg: the older logistic regression on the dedup embedding (base MiniLM only).
+    sentiment_classifier: Literal["minilm-lora", "embedding-logreg"] = "minilm-lora"
+    # Another adapter directory (e.g. one trained locally with --include-fpb); empty: committed.
+    sentiment_adapter: str = ""
+
     # --- LLM -----------------------------------------------------------------------------
     llm_provider: LLMProvider = "llamacpp"
     # Empty with llamacpp means: start the bundled SmolLM2 server on llm_port and stop it after.
@@ -103,6 +110,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
+        self._apply_model_thresholds()
         if self.dedup_unique_threshold > self.dedup_duplicate_threshold:
             raise ValueError("dedup_unique_threshold must not exceed dedup_duplicate_threshold")
         if self.min_horizon_minutes > self.max_horizon_minutes:
@@ -111,6 +119,26 @@ class Settings(BaseSettings):
             if bps > self.max_widen_bps:
                 raise ValueError(f"max bps for {vol_class} exceeds max_widen_bps")
         return self
+
+    def _apply_model_thresholds(self) -> None:
+        """A fine-tuned embedding model brings its own calibrated thresholds; explicit ones win."""
+        if not self.embedding_model:
+            return
+        from tools.embeddings import model_thresholds
+
+        calibrated = model_thresholds(self.embedding_model)
+        if calibrated is None:
+            return
+        if "dedup_duplicate_threshold" not in self.model_fields_set:
+            self.dedup_duplicate_threshold = calibrated["duplicate"]
+        if "dedup_unique_threshold" not in self.model_fields_set:
+            self.dedup_unique_threshold = calibrated["unique"]
+
+    def with_model_thresholds(self) -> Settings:
+        """For copies made with ``model_copy(update=...)``, which skips the validators."""
+        copy = self.model_copy()
+        copy._apply_model_thresholds()
+        return copy
 
     @property
     def resolved_database_url(self) -> str:

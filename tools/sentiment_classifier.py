@@ -7,14 +7,25 @@ matrix product and a softmax in numpy. ``evals/train_sentiment.py`` builds the c
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from graph.state import SentimentLabel, SentimentVote
 
 CLASSES: tuple[SentimentLabel, ...] = ("bearish", "neutral", "bullish")
+
+
+class SentimentClassifier(Protocol):
+    """The sentiment node's classifier vote: from the texts or from their dedup embeddings."""
+
+    reads_embeddings: bool
+
+    def classify(
+        self, texts: Sequence[str], embeddings: np.ndarray | None
+    ) -> list[SentimentVote]: ...
 
 
 def default_artifact_path() -> Path:
@@ -26,6 +37,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def votes_from_probabilities(probabilities: np.ndarray) -> list[SentimentVote]:
+    """A vote per row of (n, 3) probabilities in ``CLASSES`` order; score = P(bull) - P(bear)."""
+    bear, bull = CLASSES.index("bearish"), CLASSES.index("bullish")
+    votes: list[SentimentVote] = []
+    for p in probabilities:
+        best = int(np.argmax(p))
+        votes.append(
+            SentimentVote(
+                label=CLASSES[best],
+                score=float(np.clip(p[bull] - p[bear], -1.0, 1.0)),
+                confidence=float(np.clip(p[best], 0.0, 1.0)),
+            )
+        )
+    return votes
 
 
 def save_artifact(
@@ -44,6 +71,8 @@ def save_artifact(
 
 class EmbeddingSentimentClassifier:
     """Bearish / neutral / bullish from unit-normalised 384-d sentence embeddings."""
+
+    reads_embeddings = True
 
     def __init__(
         self, coef: np.ndarray, intercept: np.ndarray, metadata: dict[str, Any] | None = None
@@ -80,15 +109,10 @@ class EmbeddingSentimentClassifier:
             raise ValueError(f"expected {self.dimension}-d embeddings, got {x.shape[1]}-d")
         return softmax(x @ self.coef.T + self.intercept)
 
+    def classify(self, texts: Sequence[str], embeddings: np.ndarray | None) -> list[SentimentVote]:
+        if embeddings is None:
+            raise ValueError("the embedding classifier needs the texts' embeddings")
+        return self.predict(embeddings)
+
     def predict(self, embeddings: np.ndarray) -> list[SentimentVote]:
-        votes: list[SentimentVote] = []
-        bear, bull = CLASSES.index("bearish"), CLASSES.index("bullish")
-        for p in self.predict_proba(embeddings):
-            best = int(np.argmax(p))
-            score = float(np.clip(p[bull] - p[bear], -1.0, 1.0))
-            votes.append(
-                SentimentVote(
-                    label=CLASSES[best], score=score, confidence=float(np.clip(p[best], 0.0, 1.0))
-                )
-            )
-        return votes
+        return votes_from_probabilities(self.predict_proba(embeddings))

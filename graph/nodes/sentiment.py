@@ -1,4 +1,4 @@
-"""sentiment: an ensemble of the LLM, the embedding classifier and the lexicon; every vote kept."""
+"""sentiment: an ensemble of the LLM, the trained classifier and the lexicon; every vote kept."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def make_sentiment(deps: Deps) -> NodeFn:
         body = state["item"].body
         vector = np.asarray(state["embedding"], dtype=np.float32)[None, :]
         votes = {
-            "classifier": deps.classifier.predict(vector)[0],
+            "classifier": deps.classifier.classify([body], vector)[0],
             "lexicon": deps.lexicon.score(body),
         }
         update: dict[str, Any] = {}
