@@ -110,8 +110,8 @@ def _plots(path: Path, report: dict[str, Any]) -> list[str]:
     candidates = [Path(p) for p in named if p] + [path.with_suffix(".png")]
     seen: list[Path] = []
     for candidate in candidates:
-        resolved = candidate if candidate.is_absolute() else path.parent / candidate.name
-        for option in (candidate, resolved):
+        # A path from another machine or working directory: the same name beside the report.
+        for option in (candidate, path.parent / candidate.name):
             if option.exists() and option.resolve() not in seen:
                 seen.append(option.resolve())
                 break
