@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evals.report import HEADLINE_KEYS, report_rows
+from evals.report import HEADLINE_KEYS, breakdowns, report_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -91,8 +91,7 @@ def sentiment_chart(report: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def _table(report: dict[str, Any]) -> str:
-    rows = report_rows(report)
+def _table(rows: dict[str, dict[str, Any]]) -> str:
     keys = [k for k in HEADLINE_KEYS if any(k in r for r in rows.values())]
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     body = "".join(
@@ -131,10 +130,16 @@ def render(folder: Path, title: str = "newsdesk evaluation") -> str:
     for path, report in reports:
         name = str(path.relative_to(folder))
         parts.append(f"<h2>{html.escape(name)}</h2>")
-        meta = [f"{k}: {report[k]}" for k in ("data", "split", "model") if report.get(k)]
+        meta = [
+            f"{k}: {report[k]}"
+            for k in ("data", "split", "model", "llm_tokens_per_item")
+            if report.get(k) is not None and report.get(k) != ""
+        ]
         if meta:
             parts.append(f"<p class='meta'>{html.escape(' · '.join(map(str, meta)))}</p>")
-        parts.append(_table(report))
+        parts.append(_table(report_rows(report)))
+        for title, rows in breakdowns(report):
+            parts.append(f"<h3>{html.escape(title)}</h3>{_table(rows)}")
         changes = report.get("compared_with") or []
         if changes:
             items = "".join(f"<li>{html.escape(c)}</li>" for c in changes)

@@ -75,3 +75,21 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if isinstance(before, int | float) and isinstance(after, int | float):
                 changes.append(f"{name} {key} {before} -> {after} ({after - before:+.4f})")
     return changes
+
+
+def breakdowns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The per-dataset, per-horizon and per-type rows a report carries, as printable tables."""
+    tables: list[tuple[str, dict[str, Any]]] = []
+    datasets = {k: v for k, v in report.get("datasets", {}).items() if "n" in v}
+    if datasets:
+        tables.append(("per dataset", datasets))
+    horizons = {
+        f"{name} {h}": row
+        for name, d in datasets.items()
+        for h, row in d.get("horizons", {}).items()
+    }
+    if len(horizons) > len(datasets):
+        tables.append(("per dataset and horizon", horizons))
+    if "per_type" in report:
+        tables.append(("per event type", report["per_type"]))
+    return tables

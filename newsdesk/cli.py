@@ -240,7 +240,7 @@ def cmd_eval_html(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from evals.report import compare_reports, print_report
+    from evals.report import breakdowns, compare_reports, print_report
 
     if args.eval_command == "sentiment":
         from evals.sentiment_eval import evaluate_sentiment
@@ -344,24 +344,6 @@ def cmd_finetune_embeddings(args: argparse.Namespace, settings: Settings) -> int
 
 # --- eval impact / events / tagging --------------------------------------------------------
 DESK_EVALS = ("impact", "events", "tagging")
-
-
-def breakdowns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The per-dataset, per-horizon and per-type rows a report carries, as printable tables."""
-    tables: list[tuple[str, dict[str, Any]]] = []
-    datasets = {k: v for k, v in report.get("datasets", {}).items() if "n" in v}
-    if datasets:
-        tables.append(("per dataset", datasets))
-    horizons = {
-        f"{name} {h}": row
-        for name, d in datasets.items()
-        for h, row in d.get("horizons", {}).items()
-    }
-    if len(horizons) > len(datasets):
-        tables.append(("per dataset and horizon", horizons))
-    if "per_type" in report:
-        tables.append(("per event type", report["per_type"]))
-    return tables
 
 
 def _dataset_progress() -> tuple[Progress, Any]:

@@ -96,7 +96,13 @@ def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     }
     (folder / "pairs.json").write_text(json.dumps(pairs), encoding="utf-8")
 
-    events = {"data": "events.jsonl", "n": 40, "any_precision": 0.9, "any_recall": 0.8}
+    events = {
+        "data": "events.jsonl",
+        "n": 40,
+        "any_precision": 0.9,
+        "any_recall": 0.8,
+        "per_type": {"Dividend": {"precision": 0.75, "recall": 0.6, "f1": 0.6667}},
+    }
     (folder / "sub" / "events.json").write_text(json.dumps(events), encoding="utf-8")
 
     (folder / "notes.json").write_text(json.dumps({"foo": 1}), encoding="utf-8")
@@ -141,6 +147,9 @@ def test_page_shows_headline_numbers_and_comparisons(reports: dict[str, Any]) ->
     assert "<td>0.9123</td>" in page and "<td>0.3141</td>" in page
     # The subfolder's events report.
     assert "<th>any_precision</th>" in page and "<td>0.9</td><td>0.8</td>" in page
+    # Its per-type breakdown as a table of its own.
+    assert "<h3>per event type</h3>" in page
+    assert "<td>Dividend</td><td>0.75</td><td>0.6</td><td>0.6667</td>" in page
 
     # compare_reports' lines, as they are.
     assert "classifier weighted_f1 0.772 -&gt; 0.8479 (+0.0759)" in page
