@@ -52,18 +52,28 @@ def calibrate_thresholds(
     labels: np.ndarray,
     target_precision: float = TARGET_PRECISION,
     max_missed: float = MAX_MISSED_DUPLICATES,
-) -> dict[str, float]:
+    fallback: tuple[float, float] = (0.75, 0.5),
+) -> dict[str, Any]:
     """Duplicate threshold: the lowest cut whose precision reaches the target (so recall is as
     high as it can be); unique threshold: the highest cut that leaves at most `max_missed` of the
-    duplicates below it, never above the duplicate threshold."""
+    duplicates below it, never above the duplicate threshold. When no cut reaches the target,
+    the `fallback` (duplicate, unique) cuts are kept and ``calibrated`` is False."""
     grid = np.round(np.arange(0.30, 0.99, 0.01), 2)
     positives = labels == 1
-    duplicate = float(grid[-1])
-    for t in grid:
-        flagged = similarity > t
-        if flagged.sum() and labels[flagged].mean() >= target_precision:
-            duplicate = float(t)
-            break
+    reached = [
+        float(t)
+        for t in grid
+        if (similarity > t).any() and labels[similarity > t].mean() >= target_precision
+    ]
+    if not reached:
+        # Nothing to calibrate to: keep the configured cuts and say so in the file.
+        return {
+            "duplicate": fallback[0],
+            "unique": fallback[1],
+            "calibrated": False,
+            "reason": f"no cut reaches precision {target_precision} on the calibration pairs",
+        }
+    duplicate = reached[0]
     unique = float(grid[0])
     for t in grid:
         if t > duplicate or np.mean(similarity[positives] < t) > max_missed:
@@ -75,6 +85,7 @@ def calibrate_thresholds(
         "unique": unique,
         "calibration_precision": round(float(labels[flagged].mean()) if flagged.any() else 0, 4),
         "calibration_recall": round(float(flagged[positives].mean()), 4),
+        "calibrated": True,
         "target_precision": target_precision,
         "max_missed_duplicates": max_missed,
     }
@@ -197,7 +208,11 @@ def finetune(
     seconds = round(time.monotonic() - started)
 
     labels = np.array([int(p.score >= 0.8) for p in calibration])
-    thresholds = calibrate_thresholds(similarities(model, calibration), labels)
+    thresholds = calibrate_thresholds(
+        similarities(model, calibration),
+        labels,
+        fallback=(settings.dedup_duplicate_threshold, settings.dedup_unique_threshold),
+    )
     print(f"recalibrated thresholds: {thresholds}")
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))

@@ -311,9 +311,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         for title, rows in breakdowns(report):
             old_rows = dict(breakdowns(old_report)).get(title, {})
             report["compared_with"] += compare_reports({"analyzers": old_rows}, {"analyzers": rows})
-    print_report(report, Console())
+    # Piped into a file, rich would fold the tables to 80 columns and cut the metric names.
+    table_console = Console(width=None if sys.stdout.isatty() else 200)
+    print_report(report, table_console)
     for title, rows in breakdowns(report):
-        print_report({"data": title, "analyzers": rows}, Console())
+        print_report({"data": title, "analyzers": rows}, table_console)
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")

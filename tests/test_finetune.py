@@ -122,8 +122,11 @@ def test_calibration_picks_the_lowest_cut_at_target_precision() -> None:
     # No duplicate lies below 0.80, so the unique cut can rise to the duplicate cut.
     assert found["unique"] == 0.60
     strict = calibrate_thresholds(similarity, labels, target_precision=1.0)
-    assert strict["duplicate"] == 0.85
+    assert strict["duplicate"] == 0.85 and strict["calibrated"]
     assert strict["unique"] <= strict["duplicate"]
+    # Distinct pairs above every duplicate: no cut is precise enough, the fallback stays.
+    hopeless = calibrate_thresholds(1 - similarity, labels, fallback=(0.8, 0.4))
+    assert (hopeless["duplicate"], hopeless["unique"], hopeless["calibrated"]) == (0.8, 0.4, False)
 
 
 def test_story_split_keeps_stories_whole(shared_data: Path) -> None:
