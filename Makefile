@@ -53,7 +53,7 @@ sentiment-model: install
 
 # The committed LoRA adapter (tools/data/sentiment_adapter); about 20 minutes on two cores.
 sentiment-adapter: install
-	$(PY) -m evals.train_sentiment_model --threads 1
+	$(PY) -m evals.train_sentiment_model --threads 1 --epochs 3
 
 # Fine-tuned dedup embeddings in var/models/minilm-news, with before/after reports and plots.
 embeddings: install
@@ -72,7 +72,7 @@ evals: install
 	$(NEWSDESK) eval sentiment --data $(SHARED)/twitter_financial_news_sentiment/sent_train.csv \
 	    --text-field text --label-field label --label-map 0=bearish,1=bullish,2=neutral \
 	    --split twitter-heldout --limit 200 --report $(EVALS)/sentiment_twitter_heldout_llm200.json
-	test -f $(MODEL_DIR)/newsdesk_thresholds.json || $(MAKE) embeddings
+	test -d $(MODEL_DIR)/eval || $(MAKE) embeddings
 	cp $(MODEL_DIR)/eval/*.json $(MODEL_DIR)/eval/*.png $(EVALS)/
 	$(NEWSDESK) eval impact --report $(EVALS)/impact.json
 	$(NEWSDESK) eval events --report $(EVALS)/events.json

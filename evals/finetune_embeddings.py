@@ -6,10 +6,10 @@ of the training stories with mined hard negatives. The loss is sentence-transfor
 OnlineContrastiveLoss on cosine distance with a margin of 1 - the unique threshold: it pulls
 duplicates towards 1 and pushes distinct pairs below the unique threshold, which is exactly what
 empties the muddy middle (a ranking loss such as CoSENT orders pairs but lets them all drift up).
-The dedup thresholds are then chosen on a calibration fold of the training story pairs (the
-desk's own notion of "the same story"), and everything is scored before and after on data the
-training did not see: MRPC held-out pairs, the STS-B dev file and the held-out stories (as pairs
-and as a stream).
+The dedup thresholds are then chosen on pairs from calibration stories set aside from the
+training stories (the desk's own notion of "the same story", never trained on), and everything is
+scored before and after on data the training did not see: MRPC held-out pairs, the STS-B dev file
+and the held-out stories (as pairs and as a stream).
 
 The output directory is a sentence-transformers model plus ``newsdesk_thresholds.json``; point
 ``NEWSDESK_EMBEDDING_MODEL`` at it and the desk uses both.
@@ -184,20 +184,20 @@ def finetune(
     mrpc_train, mrpc_held = mrpc_pairs(seed)
     stsb_train, stsb_dev = stsb_pairs()
     story_train, story_held = split_stories(load_headlines(), seed)
+    # Calibration stories are whole stories the model never trains on, like the desk's news;
+    # their negatives are filtered like the training ones (cluster slips are label noise).
+    story_fit, story_cal = split_stories(story_train, seed + 2, CALIBRATION_FRACTION)
     print("mining hard negatives with the base model ...")
-    story_train_pairs = story_pairs(story_train, base.encode, seed, positives_per_story)
-    story_held_pairs = story_pairs(story_held, base.encode, seed + 1, positives_per_story)
-
-    order = list(range(len(story_train_pairs)))
-    random.Random(seed).shuffle(order)
-    n_cal = round(len(story_train_pairs) * CALIBRATION_FRACTION)
-    calibration = [story_train_pairs[i] for i in order[:n_cal]]
-    fit_pairs = [story_train_pairs[i] for i in order[n_cal:]] + mrpc_train + stsb_train
+    story_fit_pairs = story_pairs(story_fit, base.encode, seed, positives_per_story)
+    calibration = story_pairs(story_cal, base.encode, seed + 2, positives_per_story)
+    story_held_pairs = story_pairs(story_held, base.encode, seed + 1, positives_per_story, None)
+    fit_pairs = story_fit_pairs + mrpc_train + stsb_train
+    n_cal = len(calibration)
     print(
         f"fit pairs {len(fit_pairs)} (MRPC {len(mrpc_train)}, STS-B {len(stsb_train)}, "
-        f"stories {len(story_train_pairs)}; minus {n_cal} for calibration); "
-        f"training stories {len({h.story for h in story_train})}, "
-        f"held-out stories {len({h.story for h in story_held})}"
+        f"stories {len(story_fit_pairs)}); calibration pairs {n_cal}; stories: "
+        f"fit {len({h.story for h in story_fit})}, calibration {len({h.story for h in story_cal})},"
+        f" held-out {len({h.story for h in story_held})}"
     )
 
     model = SentenceTransformer(str(base.model_path), device="cpu", local_files_only=True)

@@ -107,14 +107,17 @@ def _plots(path: Path, report: dict[str, Any]) -> list[str]:
     """The PNGs a report names (``plot``/``plots``) or that sit beside it with its stem."""
     named = [report.get("plot")] + list((report.get("plots") or {}).values())
     candidates = [Path(p) for p in named if p] + [path.with_suffix(".png")]
-    seen: list[Path] = []
+    images: list[bytes] = []
     for candidate in candidates:
         # A path from another machine or working directory: the same name beside the report.
         for option in (candidate, path.parent / candidate.name):
-            if option.exists() and option.resolve() not in seen:
-                seen.append(option.resolve())
+            if option.exists():
+                image = option.read_bytes()
+                # A copied report names the original and sits beside its copy: one image.
+                if image not in images:
+                    images.append(image)
                 break
-    return [base64.b64encode(p.read_bytes()).decode("ascii") for p in seen]
+    return [base64.b64encode(image).decode("ascii") for image in images]
 
 
 def render(folder: Path, title: str = "newsdesk evaluation") -> str:

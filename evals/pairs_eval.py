@@ -103,9 +103,10 @@ def evaluate_pairs(
         ],
         dtype=int,
     )
-    embedder = get_embedder(
-        model if model is not None else settings.embedding_model, settings.embedding_batch_size
-    )
+    if model is not None:
+        # A fine-tuned model is judged at its own calibrated cuts, as the desk would run it.
+        settings = settings.model_copy(update={"embedding_model": model}).with_model_thresholds()
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
     started = time.perf_counter()
     left = embedder.encode([str(field(r, a)) for r in rows], show_progress=True)
     right = embedder.encode([str(field(r, b)) for r in rows], show_progress=True)

@@ -516,7 +516,12 @@ def add_desk_eval_parsers(evals: Any) -> None:
     events.add_argument("--text-field", default="sentence")
     events.add_argument("--labels-field", default="event_types", help="list or 'A,B' per row")
     events.add_argument("--part", choices=["test", "train", "all"], default="test")
-    events.add_argument("--test-fraction", type=float, default=0.3)
+    events.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.3,
+        help="the patterns were tuned with 0.3: another value mixes tuned rows into the test part",
+    )
     events.add_argument("--types", help="event types to score (default: the ten SentiFM types)")
 
     tagging.add_argument("--preset", default="twitter,musk", help="twitter (cashtags), musk")

@@ -121,18 +121,24 @@ class Settings(BaseSettings):
         return self
 
     def _apply_model_thresholds(self) -> None:
-        """A fine-tuned embedding model brings its own calibrated thresholds; explicit ones win."""
-        if not self.embedding_model:
-            return
-        from tools.embeddings import model_thresholds
+        """A fine-tuned embedding model brings its own calibrated thresholds; explicit ones win.
 
-        calibrated = model_thresholds(self.embedding_model)
-        if calibrated is None:
-            return
-        if "dedup_duplicate_threshold" not in self.model_fields_set:
-            self.dedup_duplicate_threshold = calibrated["duplicate"]
-        if "dedup_unique_threshold" not in self.model_fields_set:
-            self.dedup_unique_threshold = calibrated["unique"]
+        Thresholds nobody set follow the model: its calibrated cuts, else the defaults. Writing
+        through ``__dict__`` keeps them out of ``model_fields_set``, which must keep meaning
+        "set explicitly" for copies that switch models.
+        """
+        calibrated: dict[str, float] | None = None
+        if self.embedding_model:
+            from tools.embeddings import model_thresholds
+
+            calibrated = model_thresholds(self.embedding_model)
+        for name, key in (
+            ("dedup_duplicate_threshold", "duplicate"),
+            ("dedup_unique_threshold", "unique"),
+        ):
+            if name not in self.model_fields_set:
+                default = type(self).model_fields[name].default
+                self.__dict__[name] = calibrated[key] if calibrated else default
 
     def with_model_thresholds(self) -> Settings:
         """For copies made with ``model_copy(update=...)``, which skips the validators."""

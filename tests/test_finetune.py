@@ -185,7 +185,7 @@ def test_a_short_fine_tune_moves_similarities_and_settings_pick_up_thresholds(
     after = similarities(model, pairs)
     labels = np.array([p.score for p in pairs])
     assert history[0]["train_loss"] > 0
-    # CoSENT pushes paraphrases above non-paraphrases: the gap between the class means grows.
+    # The contrastive loss pulls paraphrases together and pushes the rest apart: the gap grows.
     gap_before = before[labels == 1].mean() - before[labels == 0].mean()
     gap_after = after[labels == 1].mean() - after[labels == 0].mean()
     assert gap_after > gap_before
@@ -200,6 +200,15 @@ def test_a_short_fine_tune_moves_similarities_and_settings_pick_up_thresholds(
     assert (explicit.dedup_duplicate_threshold, explicit.dedup_unique_threshold) == (0.9, 0.42)
     copied = Settings().model_copy(update={"embedding_model": str(out)}).with_model_thresholds()
     assert copied.dedup_duplicate_threshold == 0.81
+    # Switching a copy back to the base model brings the base cuts back, not the tuned ones.
+    back = tuned.model_copy(update={"embedding_model": ""}).with_model_thresholds()
+    assert (back.dedup_duplicate_threshold, back.dedup_unique_threshold) == (0.75, 0.5)
+    assert (
+        explicit.model_copy(update={"embedding_model": ""})
+        .with_model_thresholds()
+        .dedup_duplicate_threshold
+        == 0.9
+    )
     assert get_embedder(str(out)).encode(["a headline"]).shape == (1, 384)
 
 
