@@ -7,9 +7,10 @@ OnlineContrastiveLoss on cosine distance with a margin of 1 - the unique thresho
 duplicates towards 1 and pushes distinct pairs below the unique threshold, which is exactly what
 empties the muddy middle (a ranking loss such as CoSENT orders pairs but lets them all drift up).
 The dedup thresholds are then chosen on pairs from calibration stories set aside from the
-training stories (the desk's own notion of "the same story", never trained on), and everything is
-scored before and after on data the training did not see: MRPC held-out pairs, the STS-B dev file
-and the held-out stories (as pairs and as a stream).
+training stories (the desk's own notion of "the same story", never trained on; each positive is a
+headline and its nearest same-story headline, the comparison the dedup node makes), and
+everything is scored before and after on data the training did not see: MRPC held-out pairs, the
+STS-B dev file and the held-out stories (as pairs and as a stream).
 
 The output directory is a sentence-transformers model plus ``newsdesk_thresholds.json``; point
 ``NEWSDESK_EMBEDDING_MODEL`` at it and the desk uses both.
@@ -176,7 +177,9 @@ def finetune(
     positives_per_story: int = 20,
     seed: int = 13,
     evaluate: bool = True,
+    recalibrate_only: bool = False,
 ) -> dict[str, Any]:
+    """Train (or, with `recalibrate_only`, reload the model in `out`), calibrate, evaluate."""
     from sentence_transformers import SentenceTransformer
 
     base = get_embedder(settings.embedding_model, settings.embedding_batch_size)
@@ -189,8 +192,13 @@ def finetune(
     story_fit, story_cal = split_stories(story_train, seed + 2, CALIBRATION_FRACTION)
     print("mining hard negatives with the base model ...")
     story_fit_pairs = story_pairs(story_fit, base.encode, seed, positives_per_story)
-    calibration = story_pairs(story_cal, base.encode, seed + 2, positives_per_story)
+    calibration = story_pairs(
+        story_cal, base.encode, seed + 2, positives_per_story, nearest_positive=True
+    )
     story_held_pairs = story_pairs(story_held, base.encode, seed + 1, positives_per_story, None)
+    nearest_held_pairs = story_pairs(
+        story_held, base.encode, seed + 1, positives_per_story, None, nearest_positive=True
+    )
     fit_pairs = story_fit_pairs + mrpc_train + stsb_train
     n_cal = len(calibration)
     print(
@@ -200,12 +208,17 @@ def finetune(
         f" held-out {len({h.story for h in story_held})}"
     )
 
-    model = SentenceTransformer(str(base.model_path), device="cpu", local_files_only=True)
-    started = time.monotonic()
-    history = train(
-        model, fit_pairs, epochs, lr, batch_size, seed, margin=1 - settings.dedup_unique_threshold
-    )
-    seconds = round(time.monotonic() - started)
+    if recalibrate_only:
+        model = SentenceTransformer(str(out), device="cpu", local_files_only=True)
+        previous = json.loads((out / "training.json").read_text(encoding="utf-8"))
+        history, seconds = previous["history"], previous["training_seconds"]
+        epochs, lr, batch_size = previous["epochs"], previous["lr"], previous["batch_size"]
+    else:
+        model = SentenceTransformer(str(base.model_path), device="cpu", local_files_only=True)
+        started = time.monotonic()
+        margin = 1 - settings.dedup_unique_threshold
+        history = train(model, fit_pairs, epochs, lr, batch_size, seed, margin=margin)
+        seconds = round(time.monotonic() - started)
 
     labels = np.array([int(p.score >= 0.8) for p in calibration])
     thresholds = calibrate_thresholds(
@@ -223,6 +236,9 @@ def finetune(
         "mrpc_heldout": write_pairs(mrpc_held, eval_dir / "mrpc_heldout.tsv"),
         "stsb_news_dev": write_pairs(stsb_dev, eval_dir / "stsb_news_dev.tsv"),
         "story_pairs_heldout": write_pairs(story_held_pairs, eval_dir / "story_pairs_heldout.tsv"),
+        "story_nearest_pairs_heldout": write_pairs(
+            nearest_held_pairs, eval_dir / "story_nearest_pairs_heldout.tsv"
+        ),
     }
     stream_file = write_headlines(story_held, eval_dir / "stories_heldout.tsv")
     training = {

@@ -101,11 +101,15 @@ def story_pairs(
     seed: int = 13,
     positives_per_story: int = POSITIVES_PER_STORY,
     negative_ceiling: float | None = HARD_NEGATIVE_CEILING,
+    nearest_positive: bool = False,
 ) -> list[Pair]:
     """Positive, hard-negative and random-negative pairs; exact repeats are left out.
 
     Exact repeats (same text up to case, links and spacing) are the dedup node's hash check, not
-    the embedding's job, and would only inflate the scores.
+    the embedding's job, and would only inflate the scores. Positives pair two random headlines
+    of a story, or with `nearest_positive` a headline and its closest same-story headline under
+    the base model: the comparison the dedup node makes (an item against its nearest neighbour),
+    so that is what its thresholds are calibrated on.
     """
     rng = random.Random(seed)
     unique: dict[str, Headline] = {}
@@ -129,6 +133,11 @@ def story_pairs(
 
     vectors = encode([h.title for h in items])
     story_of = np.array([h.story for h in items])
+    if nearest_positive:
+        for k, i in enumerate(anchors):
+            similarity = vectors @ vectors[i]
+            similarity[(story_of != story_of[i]) | (np.arange(len(items)) == i)] = -2.0
+            pairs[k] = Pair(items[i].title, items[int(np.argmax(similarity))].title, 1.0, "story")
     for i in anchors:
         similarity = vectors @ vectors[i]
         similarity[story_of == story_of[i]] = -2.0

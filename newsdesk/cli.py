@@ -335,6 +335,7 @@ def cmd_finetune_embeddings(args: argparse.Namespace, settings: Settings) -> int
         positives_per_story=args.positives_per_story,
         seed=args.seed,
         evaluate=not args.no_eval,
+        recalibrate_only=args.recalibrate,
     )
     console.print(
         f"model: {args.out} (thresholds {training['thresholds']['unique']} / "
@@ -618,6 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--positives-per-story", type=int, default=20)
     tune.add_argument("--seed", type=int, default=13)
     tune.add_argument("--no-eval", action="store_true", help="skip the before/after evaluation")
+    tune.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="keep the trained model in --out: recalibrate its thresholds and evaluate again",
+    )
     tune.set_defaults(handler=cmd_finetune_embeddings)
 
     add_desk_eval_parsers(evals)

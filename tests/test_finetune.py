@@ -154,6 +154,15 @@ def test_story_pairs_have_hard_negatives_from_other_stories(shared_data: Path) -
     model = embedder._model
     assert similarities(model, hard).mean() > similarities(model, randoms).mean()
 
+    # Nearest positives: each anchor with its closest same-story headline, closer than random.
+    nearest = story_pairs(
+        headlines, embedder.encode, seed=1, positives_per_story=5, nearest_positive=True
+    )
+    near_positives = [p for p in nearest if p.score == 1]
+    assert [p.a for p in near_positives] == [p.a for p in positives]
+    assert all(story_of[p.a] == story_of[p.b] and p.a != p.b for p in near_positives)
+    assert similarities(model, near_positives).mean() > similarities(model, positives).mean()
+
 
 def test_pair_files_round_trip_through_the_eval_reader(shared_data: Path, tmp_path: Path) -> None:
     train_part, held = mrpc_pairs()
