@@ -38,6 +38,7 @@ from evals.pair_data import (
     write_headlines,
     write_pairs,
 )
+from evals.progress import print_step
 from newsdesk.settings import Settings
 from tools.embeddings import THRESHOLDS_FILE, get_embedder
 
@@ -147,14 +148,7 @@ def train(
             optimizer.step()
             schedule.step()
             running += loss.item()
-            if step % 20 == 0 or step == steps_per_epoch - 1:
-                print(
-                    f"\r  epoch {epoch}/{epochs} step {step + 1}/{steps_per_epoch} "
-                    f"loss {running / (step + 1):.4f} ({time.monotonic() - started:.0f} s)",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            print_step(epoch, epochs, step, steps_per_epoch, running / (step + 1), started)
         print(file=sys.stderr)
         history.append({"epoch": epoch, "train_loss": round(running / steps_per_epoch, 4)})
     model.eval()
@@ -191,7 +185,6 @@ def finetune(
     # their negatives are filtered like the training ones (cluster slips are label noise).
     story_fit, story_cal = split_stories(story_train, seed + 2, CALIBRATION_FRACTION)
     print("mining hard negatives with the base model ...")
-    story_fit_pairs = story_pairs(story_fit, base.encode, seed, positives_per_story)
     calibration = story_pairs(
         story_cal, base.encode, seed + 2, positives_per_story, nearest_positive=True
     )
@@ -199,21 +192,28 @@ def finetune(
     nearest_held_pairs = story_pairs(
         story_held, base.encode, seed + 1, positives_per_story, None, nearest_positive=True
     )
-    fit_pairs = story_fit_pairs + mrpc_train + stsb_train
     n_cal = len(calibration)
     print(
-        f"fit pairs {len(fit_pairs)} (MRPC {len(mrpc_train)}, STS-B {len(stsb_train)}, "
-        f"stories {len(story_fit_pairs)}); calibration pairs {n_cal}; stories: "
-        f"fit {len({h.story for h in story_fit})}, calibration {len({h.story for h in story_cal})},"
-        f" held-out {len({h.story for h in story_held})}"
+        f"calibration pairs {n_cal}; stories: fit {len({h.story for h in story_fit})}, "
+        f"calibration {len({h.story for h in story_cal})}, "
+        f"held-out {len({h.story for h in story_held})}"
     )
 
     if recalibrate_only:
+        # The weights are trained already: no training pairs to mine.
         model = SentenceTransformer(str(out), device="cpu", local_files_only=True)
         previous = json.loads((out / "training.json").read_text(encoding="utf-8"))
         history, seconds = previous["history"], previous["training_seconds"]
         epochs, lr, batch_size = previous["epochs"], previous["lr"], previous["batch_size"]
+        n_fit = previous["fit_pairs"]
     else:
+        story_fit_pairs = story_pairs(story_fit, base.encode, seed, positives_per_story)
+        fit_pairs = story_fit_pairs + mrpc_train + stsb_train
+        n_fit = len(fit_pairs)
+        print(
+            f"fit pairs {n_fit} (MRPC {len(mrpc_train)}, STS-B {len(stsb_train)}, "
+            f"stories {len(story_fit_pairs)})"
+        )
         model = SentenceTransformer(str(base.model_path), device="cpu", local_files_only=True)
         started = time.monotonic()
         margin = 1 - settings.dedup_unique_threshold
@@ -249,7 +249,7 @@ def finetune(
         "lr": lr,
         "batch_size": batch_size,
         "seed": seed,
-        "fit_pairs": len(fit_pairs),
+        "fit_pairs": n_fit,
         "calibration_pairs": n_cal,
         "training_seconds": seconds,
         "history": history,

@@ -107,6 +107,17 @@ def texts_sha256(texts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
 
 
+def refuse_fpb_over_committed(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, committed: Path, what: str
+) -> None:
+    """Financial PhraseBank is non-commercial: a model trained on it never replaces `committed`."""
+    if args.include_fpb and args.out.resolve() == committed.resolve():
+        parser.error(
+            "--include-fpb trains on non-commercial data and must not overwrite the committed "
+            f"{what} {committed}; pass --out to a local path"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=default_artifact_path())
@@ -117,12 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train on Financial PhraseBank (NON-COMMERCIAL licence): local models only",
     )
     args = parser.parse_args(argv)
-
-    if args.include_fpb and args.out.resolve() == default_artifact_path().resolve():
-        parser.error(
-            "--include-fpb trains on non-commercial data and must not overwrite the committed "
-            f"artifact {default_artifact_path()}; pass --out to a local path"
-        )
+    refuse_fpb_over_committed(parser, args, default_artifact_path(), "artifact")
 
     import sklearn
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import sys
 import time
 from collections import Counter
@@ -32,9 +31,11 @@ from evals.datasets import (
     fpb_split,
     load_financial_phrasebank,
     load_twitter_financial_news,
+    stratified_split,
     twitter_split,
 )
-from evals.train_sentiment import metrics
+from evals.progress import print_step
+from evals.train_sentiment import metrics, refuse_fpb_over_committed
 from tools.embeddings import default_model_path
 from tools.sentiment_model import (
     CLASSES,
@@ -53,19 +54,10 @@ LORA_TARGETS = r".*encoder\.layer\.\d+\..*(query|key|value|dense)$"
 
 def validation_split(indices: Sequence[int], labels: Sequence[str], seed: int) -> tuple[list, list]:
     """Stratified (fit, validation) split of training indices; deterministic for a seed."""
-    by_label: dict[str, list[int]] = {}
-    for i in indices:
-        by_label.setdefault(labels[i], []).append(i)
-    rng = random.Random(seed + 1)
-    fit: list[int] = []
-    validation: list[int] = []
-    for label in sorted(by_label):
-        group = sorted(by_label[label])
-        rng.shuffle(group)
-        n_val = round(len(group) * VALIDATION_FRACTION)
-        validation.extend(group[:n_val])
-        fit.extend(group[n_val:])
-    return sorted(fit), sorted(validation)
+    positions_fit, positions_val = stratified_split(
+        [labels[i] for i in indices], seed + 1, VALIDATION_FRACTION
+    )
+    return [indices[p] for p in positions_fit], [indices[p] for p in positions_val]
 
 
 class SentimentNet:
@@ -194,15 +186,7 @@ def train(
             optimizer.step()
             schedule.step()
             running += loss.item()
-            if step % 20 == 0 or step == steps_per_epoch - 1:
-                elapsed = time.monotonic() - started
-                print(
-                    f"\r  epoch {epoch}/{epochs} step {step + 1}/{steps_per_epoch} "
-                    f"loss {running / (step + 1):.4f} ({elapsed:.0f} s)",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            print_step(epoch, epochs, step, steps_per_epoch, running / (step + 1), started)
         print(file=sys.stderr)
         scores = metrics(val_labels, net.predict(val_texts))
         epoch_loss = round(running / steps_per_epoch, 4)
@@ -242,11 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train on Financial PhraseBank's train split (NON-COMMERCIAL): local models only",
     )
     args = parser.parse_args(argv)
-    if args.include_fpb and args.out.resolve() == default_adapter_path().resolve():
-        parser.error(
-            "--include-fpb trains on non-commercial data and must not overwrite the committed "
-            f"adapter {default_adapter_path()}; pass --out to a local path"
-        )
+    refuse_fpb_over_committed(parser, args, default_adapter_path(), "adapter")
 
     import peft
     import torch
