@@ -12,7 +12,7 @@ MODEL_DIR := var/models/minilm-news
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run test lint sample sentiment-model sentiment-adapter embeddings evals clean
+.PHONY: install browser run test lint sample sentiment-model sentiment-adapter pair-verifier embeddings evals clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -54,6 +54,10 @@ sentiment-model: install
 # The committed LoRA adapter (tools/data/sentiment_adapter); about 20 minutes on two cores.
 sentiment-adapter: install
 	$(PY) -m evals.train_sentiment_model --threads 1 --epochs 3
+
+# The committed dedup pair verifier (tools/data/pair_verifier); about 35 minutes on two cores.
+pair-verifier: install
+	$(PY) -m evals.train_pair_verifier --epochs 3
 
 # Fine-tuned dedup embeddings in var/models/minilm-news, with before/after reports and plots.
 embeddings: install

@@ -55,12 +55,15 @@ def calibrate_thresholds(
     target_precision: float = TARGET_PRECISION,
     max_missed: float = MAX_MISSED_DUPLICATES,
     fallback: tuple[float, float] = (0.75, 0.5),
+    grid: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Duplicate threshold: the lowest cut whose precision reaches the target (so recall is as
     high as it can be); unique threshold: the highest cut that leaves at most `max_missed` of the
     duplicates below it, never above the duplicate threshold. When no cut reaches the target,
-    the `fallback` (duplicate, unique) cuts are kept and ``calibrated`` is False."""
-    grid = np.round(np.arange(0.30, 0.99, 0.01), 2)
+    the `fallback` (duplicate, unique) cuts are kept and ``calibrated`` is False. `grid` holds
+    the candidate cuts (default: cosine similarities 0.30-0.98)."""
+    if grid is None:
+        grid = np.round(np.arange(0.30, 0.99, 0.01), 2)
     positives = labels == 1
     reached = [
         float(t)

@@ -7,6 +7,7 @@ and duplicate thresholds: the gray zone the dedup node can only resolve by polic
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,57 @@ def pair_metrics(
         "best_f1": round(float(f1s[best]), 4),
         "best_threshold": float(grid[best]),
     }
+
+
+def verifier_metrics(
+    similarity: np.ndarray,
+    probability: np.ndarray,
+    labels: np.ndarray,
+    duplicate_t: float,
+    unique_t: float,
+    same_cut: float,
+    distinct_cut: float,
+    not_copy: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The cross-encoder alone, and the desk as it decides: cosine cuts first, the verifier on
+    the gray zone between them, where `not_copy` marks the pairs ``material_difference`` keeps
+    from being called copies. ``muddy_middle_after_verifier`` is what is still undecided (left
+    to the gray-zone policy or the LLM); ``desk_*`` score the duplicate verdicts."""
+    gray = (similarity > unique_t) & (similarity < duplicate_t)
+    same = probability > same_cut
+    if not_copy is not None:
+        same &= ~not_copy
+    duplicate = (similarity > duplicate_t) | (gray & same)
+    undecided = gray & (probability >= distinct_cut) & ~same
+    grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    f1s = [f1_score(labels, probability >= t, zero_division=0) for t in grid]
+    best = int(np.argmax(f1s))
+    two_classes = len(set(labels[gray].tolist())) == 2
+    return {
+        "verifier_auc": round(float(roc_auc_score(labels, probability)), 4),
+        "verifier_gray_auc": round(float(roc_auc_score(labels[gray], probability[gray])), 4)
+        if two_classes
+        else None,
+        "verifier_f1_at_cut": round(
+            float(f1_score(labels, probability > same_cut, zero_division=0)), 4
+        ),
+        "verifier_best_f1": round(float(f1s[best]), 4),
+        "verifier_best_cut": float(grid[best]),
+        "verifier_same_cut": same_cut,
+        "verifier_distinct_cut": distinct_cut,
+        "verifier_calls": round(float(gray.mean()), 4),
+        "muddy_middle_after_verifier": round(float(undecided.mean()), 4),
+        "desk_precision": round(float(labels[duplicate].mean()) if duplicate.any() else 0.0, 4),
+        "desk_recall": round(float(duplicate[labels == 1].mean()) if labels.any() else 0.0, 4),
+        "desk_f1": round(float(f1_score(labels, duplicate, zero_division=0)), 4),
+    }
+
+
+def not_copies(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Per pair: True where ``material_difference`` rules out a copy."""
+    from tools.pair_verifier import material_difference
+
+    return np.array([material_difference(a, b) is not None for a, b in pairs], dtype=bool)
 
 
 def plot_pairs(
@@ -121,6 +173,29 @@ def evaluate_pairs(
         latency_ms_per_pair=round(1000 * elapsed / max(len(rows), 1), 2),
         llm_tokens_per_item=0,
     )
+    if settings.dedup_verifier != "none":
+        from tools.pair_verifier import get_pair_verifier
+
+        verifier = get_pair_verifier(settings.dedup_verifier_model)
+        texts = [(str(field(r, a)), str(field(r, b))) for r in rows]
+        started = time.perf_counter()
+        probability = verifier.probability(texts)
+        report.update(
+            verifier_metrics(
+                similarity,
+                probability,
+                labels,
+                settings.dedup_duplicate_threshold,
+                settings.dedup_unique_threshold,
+                verifier.same_cut,
+                verifier.distinct_cut,
+                not_copies(texts),
+            ),
+            verifier_model=str(verifier.path),
+            verifier_ms_per_pair=round(
+                1000 * (time.perf_counter() - started) / max(len(rows), 1), 2
+            ),
+        )
     if plot is not None:
         plot_pairs(
             similarity,

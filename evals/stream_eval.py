@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from evals.tables import field, read_rows
 from graph.deps import build_deps
 from graph.nodes.dedup import make_dedup
-from graph.state import NewsItem
+from graph.state import DedupVerdict, NewsItem
 from newsdesk.settings import Settings
 from tools.text import content_hash
 
@@ -39,16 +41,26 @@ def parse_time(value: Any) -> datetime:
     return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=UTC)
 
 
-def evaluate_stream(
-    data: Path,
-    text_field: str,
-    time_field: str,
-    group_field: str,
+@dataclass(frozen=True)
+class StreamStep:
+    """One replayed item: the dedup verdict, whether its match shares its group, and whether
+    an earlier item of its group had been seen (a perfect desk drops exactly those)."""
+
+    text: str
+    verdict: DedupVerdict
+    matched_same_group: bool
+    group_seen_before: bool
+
+
+def replay_stream(
+    texts: Sequence[str],
+    times: Sequence[datetime],
+    groups: Sequence[str],
     settings: Settings,
-    limit: int | None = None,
-) -> dict[str, Any]:
-    rows = read_rows(data, limit)
-    rows.sort(key=lambda r: parse_time(field(r, time_field)))
+    show_progress: bool = True,
+) -> list[StreamStep]:
+    """Every item through the real dedup node in time order, in a throwaway store."""
+    order = sorted(range(len(texts)), key=lambda i: times[i])
     with tempfile.TemporaryDirectory() as scratch:
         # A throwaway store: the eval must not see (or write into) the desk's own history.
         deps = build_deps(
@@ -61,40 +73,70 @@ def evaluate_stream(
             )
         )
         try:
-            texts = [str(field(r, text_field)) for r in rows]
-            started = time.perf_counter()
-            vectors = deps.embedder.encode(texts, show_progress=True)
+            vectors = deps.embedder.encode([texts[i] for i in order], show_progress=show_progress)
             dedup = make_dedup(deps)
             group_of: dict[str, str] = {}
             seen_groups: set[str] = set()
-            tp = fp = should_drop = 0
-            verdicts = {"duplicate": 0, "related": 0, "unique": 0}
-            for i, (row, text, vector) in enumerate(zip(rows, texts, vectors, strict=True)):
+            steps: list[StreamStep] = []
+            for i, vector in zip(order, vectors, strict=True):
                 item_id = f"row-{i}"
-                group = str(field(row, group_field))
-                group_of[item_id] = group
-                item = NewsItem(
-                    id=item_id,
-                    source="eval",
-                    title=text,
-                    published_at=parse_time(field(row, time_field)),
-                )
+                group_of[item_id] = groups[i]
+                item = NewsItem(id=item_id, source="eval", title=texts[i], published_at=times[i])
                 verdict = dedup(
-                    {"item": item, "embedding": vector.tolist(), "content_hash": content_hash(text)}
+                    {
+                        "item": item,
+                        "embedding": vector.tolist(),
+                        "content_hash": content_hash(texts[i]),
+                    }
                 )["dedup"]
-                verdicts[verdict.verdict] += 1
-                should_drop += group in seen_groups
-                seen_groups.add(group)
-                if verdict.verdict == "duplicate":
-                    if group_of.get(verdict.nearest_id or "") == group:
-                        tp += 1
-                    else:
-                        fp += 1
-            elapsed = time.perf_counter() - started
+                steps.append(
+                    StreamStep(
+                        texts[i],
+                        verdict,
+                        group_of.get(verdict.nearest_id or "") == groups[i],
+                        groups[i] in seen_groups,
+                    )
+                )
+                seen_groups.add(groups[i])
         finally:
             deps.store.close()
-    precision = tp / (tp + fp) if tp + fp else 0.0
+    return steps
+
+
+def stream_scores(steps: Sequence[StreamStep]) -> dict[str, Any]:
+    """Precision of the duplicate verdicts, and recall over the items a perfect desk drops."""
+    duplicates = [s for s in steps if s.verdict.verdict == "duplicate"]
+    tp = sum(s.matched_same_group for s in duplicates)
+    should_drop = sum(s.group_seen_before for s in steps)
+    precision = tp / len(duplicates) if duplicates else 0.0
     recall = tp / should_drop if should_drop else 0.0
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
+    }
+
+
+def evaluate_stream(
+    data: Path,
+    text_field: str,
+    time_field: str,
+    group_field: str,
+    settings: Settings,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    rows = read_rows(data, limit)
+    started = time.perf_counter()
+    steps = replay_stream(
+        [str(field(r, text_field)) for r in rows],
+        [parse_time(field(r, time_field)) for r in rows],
+        [str(field(r, group_field)) for r in rows],
+        settings,
+    )
+    elapsed = time.perf_counter() - started
+    verdicts = {"duplicate": 0, "related": 0, "unique": 0}
+    for step in steps:
+        verdicts[step.verdict.verdict] += 1
     calls_per_item = len(ANALYSIS_LLM_NODES & settings.llm_nodes)
     skipped = verdicts["duplicate"] + (
         verdicts["related"] if settings.gray_zone_policy == "link_stop" else 0
@@ -102,11 +144,10 @@ def evaluate_stream(
     return {
         "data": str(data),
         "n": len(rows),
-        "groups": len(seen_groups),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
+        "groups": len({str(field(r, group_field)) for r in rows}),
+        **stream_scores(steps),
         "verdicts": verdicts,
+        "verifier_calls": sum(s.verdict.verifier_probability is not None for s in steps),
         "llm_calls_saved": skipped * calls_per_item,
         "threshold": settings.dedup_duplicate_threshold,
         "unique_threshold": settings.dedup_unique_threshold,

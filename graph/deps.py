@@ -14,6 +14,7 @@ from tools.lexicon import LexiconSentiment
 from tools.llm import LLMClient
 from tools.news_index import ExactIndex, NewsIndex
 from tools.notify import LogNotifier, Notifier
+from tools.pair_verifier import PairVerifier, get_pair_verifier
 from tools.sentiment_classifier import EmbeddingSentimentClassifier, SentimentClassifier
 
 
@@ -29,6 +30,8 @@ class Deps:
     llm: LLMClient | None
     notifier: Notifier
     publisher: OverridePublisher
+    # Reads gray-zone pairs jointly; None when dedup_verifier is "none".
+    verifier: PairVerifier | None = None
 
     def llm_for(self, node: str) -> LLMClient | None:
         """The LLM client when this node is configured to use it, else None."""
@@ -92,4 +95,7 @@ def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool =
         llm=llm,
         notifier=build_notifier(settings),
         publisher=build_publisher(settings.nats_url, settings.nats_subject),
+        verifier=None
+        if settings.dedup_verifier == "none"
+        else get_pair_verifier(settings.dedup_verifier_model),
     )

@@ -55,6 +55,8 @@ class NewsItem(BaseModel):
 class DedupVerdict(BaseModel):
     verdict: Verdict
     method: Literal["exact_hash", "window", "historical", "none"]
+    # Set when the pair verifier read the gray-zone pair: P(same story).
+    verifier_probability: float | None = None
     nearest_id: str | None = None
     similarity: float | None = None
     story_id: str | None = None

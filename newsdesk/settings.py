@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # Off-the-shelf MiniLM puts many distinct events in the gray zone (two different Bitcoin
     # headlines score ~0.55), so by default a related item is linked to its story AND analysed.
     gray_zone_policy: GrayZonePolicy = "link_continue"
+    # Before that policy, a cross-encoder reads the gray-zone item and its nearest neighbour
+    # together (tools/pair_verifier.py): a confident "same story" is a duplicate, a confident
+    # "distinct" is unique, only the rest reach the policy. "none" skips it.
+    dedup_verifier: Literal["minilm-cross-encoder", "none"] = "minilm-cross-encoder"
+    # Another verifier directory (e.g. one trained locally with --include-mrpc); empty: committed.
+    dedup_verifier_model: str = ""
 
     # --- sentiment -----------------------------------------------------------------------
     # minilm-lora: MiniLM fine-tuned with the committed LoRA adapter (reads the text itself);

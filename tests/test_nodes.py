@@ -114,19 +114,49 @@ def test_dedup_verdicts_on_real_headlines(deps: Deps) -> None:
     assert story is not None and story["item_count"] == 3
 
 
-def test_dedup_gray_zone_links_to_story_and_routes_by_policy(deps: Deps) -> None:
+def test_dedup_gray_zone_links_to_story_and_routes_by_policy(
+    make_deps: Callable[..., Deps],
+) -> None:
+    deps = make_deps(dedup_verifier="none")
     run_dedup(deps, item("g1", "Apple to buy Beats Electronics for $3 billion"))
     related = run_dedup(
         deps, item("g2", "Apple's Beats deal: what it means for music streaming", minutes=30)
     )
     assert related.verdict == "related", related
     assert 0.5 <= related.similarity <= 0.75
+    assert related.verifier_probability is None
     assert after_dedup("link_stop")({"dedup": related}) == "record_duplicate"
     assert after_dedup("link_continue")({"dedup": related}) == [
         "asset_tagging",
         "urgency",
         "sentiment",
     ]
+
+
+def test_dedup_verifier_settles_a_gray_zone_copy(deps: Deps) -> None:
+    assert deps.verifier is not None
+    first = run_dedup(deps, item("v1", "Apple to buy Beats Electronics for $3 billion"))
+    # Cosine alone leaves this in the gray zone; read together, it is the same story.
+    copy = run_dedup(
+        deps, item("v2", "Apple's Beats deal: what it means for music streaming", minutes=30)
+    )
+    assert 0.5 < copy.similarity < 0.75
+    assert copy.verdict == "duplicate" and copy.nearest_id == "v1", copy
+    assert copy.story_id == first.story_id
+    assert copy.verifier_probability is not None
+    assert copy.verifier_probability > deps.verifier.same_cut
+    assert "verifier P(same story)" in copy.reason
+
+
+def test_dedup_never_calls_a_different_event_a_copy(deps: Deps) -> None:
+    run_dedup(deps, item("h1", "Bitcoin jumps 5% as ETF inflows surge"))
+    hack = run_dedup(deps, item("h2", "Bitcoin falls 5% after exchange hack", minutes=10))
+    # Same coin, same day: the cross-encoder (trained on loose story clusters) leans "same
+    # story", but a hack is not a copy of an ETF story; it must reach the analysis.
+    assert 0.5 < hack.similarity < 0.75
+    assert hack.verdict == "related", hack
+    assert "not a copy: events differ (etf vs hack)" in hack.reason
+    assert after_dedup("link_continue")({"dedup": hack}) != "record_duplicate"
 
 
 def test_dedup_rerun_keeps_the_first_verdict(deps: Deps) -> None:

@@ -1,8 +1,10 @@
 """dedup: duplicate, related (gray zone) or unique, without spending LLM tokens on copies.
 
 Order of checks, cheapest first: the exact hash; the nearest item inside the time window;
-for anything not a clear duplicate, the nearest historical unique item. Thresholds and the
-gray-zone policy are settings. The verdict is registered (stored, indexed, linked to its
+for anything not a clear duplicate, the nearest historical unique item. A pair in the gray zone
+between the cosine thresholds is read jointly by the pair verifier (a cross-encoder): a
+confident answer decides it; only an unsure one reaches the gray-zone policy. Thresholds, the
+verifier and the policy are settings. The verdict is registered (stored, indexed, linked to its
 story) here so the very next item already sees it.
 """
 
@@ -19,6 +21,7 @@ from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import DedupVerdict, NewsItem, NewsState
 from tools.llm import fence
 from tools.news_index import Neighbor
+from tools.pair_verifier import material_difference
 
 
 class SameEventAnswer(BaseModel):
@@ -37,16 +40,25 @@ def make_dedup(deps: Deps) -> NodeFn:
     settings = deps.settings
     dup_t, uniq_t = settings.dedup_duplicate_threshold, settings.dedup_unique_threshold
 
-    def verdict_from(neighbor: Neighbor, kind: str, method: str) -> DedupVerdict:
+    def verdict_from(
+        neighbor: Neighbor, kind: str, method: str, probability: float | None = None
+    ) -> DedupVerdict:
+        reason = f"cosine {neighbor.similarity:.3f} to {neighbor.item_id} ({neighbor.collection})"
+        if probability is not None:
+            reason += f"; verifier P(same story) {probability:.2f}"
         return DedupVerdict(
             verdict="duplicate" if kind == "duplicate" else "related",
             method=method,  # type: ignore[arg-type]
             nearest_id=neighbor.item_id,
             similarity=round(neighbor.similarity, 4),
             story_id=neighbor.story_id,
-            reason=f"cosine {neighbor.similarity:.3f} to {neighbor.item_id} "
-            f"({neighbor.collection})",
+            verifier_probability=None if probability is None else round(probability, 4),
+            reason=reason,
         )
+
+    def earlier_text(neighbor: Neighbor) -> str:
+        earlier = deps.store.item_view(neighbor.item_id) or {}
+        return " ".join(filter(None, [earlier.get("title"), earlier.get("text")]))
 
     def ask_same_event(item: NewsItem, neighbor: Neighbor) -> tuple[bool, dict[str, Any]]:
         """True when the LLM thinks both items report one event, or cannot tell.
@@ -56,17 +68,61 @@ def make_dedup(deps: Deps) -> NodeFn:
         update: dict[str, Any] = {}
         if deps.llm_for("gray_zone") is None:
             return True, update
-        earlier = deps.store.item_view(neighbor.item_id) or {}
-        earlier_text = " ".join(filter(None, [earlier.get("title"), earlier.get("text")]))
         answer = ask_llm(
             deps,
             "gray_zone",
             item.body,
             SameEventAnswer,
             update,
-            earlier=fence(earlier_text[:1000]),
+            earlier=fence(earlier_text(neighbor)[:1000]),
         )
         return (answer.same_event if answer is not None else True), update
+
+    def gray_zone(
+        item: NewsItem, best: Neighbor, method: str
+    ) -> tuple[DedupVerdict, dict[str, Any]]:
+        probability = None
+        if deps.verifier is not None:
+            verifier = deps.verifier
+            earlier = earlier_text(best)
+            probability = float(verifier.probability([(item.body, earlier)])[0])
+            if probability > verifier.same_cut:
+                difference = material_difference(earlier, item.body)
+                if difference is None:
+                    return verdict_from(best, "duplicate", method, probability), {}
+                # Not a copy: the policy below decides, and the reason says why.
+                verdict, extra = policy(item, best, method, probability)
+                return verdict.model_copy(
+                    update={"reason": f"{verdict.reason}; not a copy: {difference}"}
+                ), extra
+            if probability < verifier.distinct_cut:
+                return DedupVerdict(
+                    verdict="unique",
+                    method=method,  # type: ignore[arg-type]
+                    nearest_id=best.item_id,
+                    similarity=round(best.similarity, 4),
+                    verifier_probability=round(probability, 4),
+                    reason=f"gray zone ({best.similarity:.3f}); verifier P(same story) "
+                    f"{probability:.2f}: a different story",
+                ), {}
+        return policy(item, best, method, probability)
+
+    def policy(
+        item: NewsItem, best: Neighbor, method: str, probability: float | None
+    ) -> tuple[DedupVerdict, dict[str, Any]]:
+        if settings.gray_zone_policy == "llm":
+            same, extra = ask_same_event(item, best)
+            if not same:
+                return DedupVerdict(
+                    verdict="unique",
+                    method=method,  # type: ignore[arg-type]
+                    nearest_id=best.item_id,
+                    similarity=round(best.similarity, 4),
+                    verifier_probability=None if probability is None else round(probability, 4),
+                    reason=f"gray zone ({best.similarity:.3f}); LLM: a different event",
+                ), extra
+            return verdict_from(best, "related", method, probability), extra
+        return verdict_from(best, "related", method, probability), {}
 
     def decide(item: NewsItem, vector: np.ndarray, digest: str) -> tuple[DedupVerdict, dict]:
         exact = deps.store.find_by_hash(digest)
@@ -101,18 +157,7 @@ def make_dedup(deps: Deps) -> NodeFn:
         kind = classify(best.similarity, dup_t, uniq_t)
         if kind == "duplicate":
             return verdict_from(best, "duplicate", method), {}
-        if settings.gray_zone_policy == "llm":
-            same, extra = ask_same_event(item, best)
-            if not same:
-                return DedupVerdict(
-                    verdict="unique",
-                    method=method,
-                    nearest_id=best.item_id,
-                    similarity=round(best.similarity, 4),
-                    reason=f"gray zone ({best.similarity:.3f}); LLM: a different event",
-                ), extra
-            return verdict_from(best, "related", method), extra
-        return verdict_from(best, "related", method), {}
+        return gray_zone(item, best, method)
 
     @timed("dedup")
     def dedup(state: NewsState) -> dict[str, Any]:

