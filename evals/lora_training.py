@@ -7,6 +7,7 @@ Shared by the sentiment classifier (single texts, three classes) and the dedup p
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import sys
@@ -191,6 +192,43 @@ def train(
     net.encoder.load_state_dict(best[1]["encoder"], strict=False)
     net.head.load_state_dict(best[1]["head"])
     return {"best_epoch": best[1]["epoch"], "seconds": round(time.monotonic() - started)}, history
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, out: Path, epochs: int) -> None:
+    """The options every AdaptedNet training script takes."""
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank; 0: full fine-tuning")
+    parser.add_argument("--alpha", type=int, default=32)
+    parser.add_argument("--lora-dropout", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+
+
+def run_record(
+    args: argparse.Namespace,
+    outcome: dict[str, Any],
+    history: list[dict[str, Any]],
+    max_tokens: int,
+) -> dict[str, Any]:
+    """Hyper-parameters, the training history and library versions, for ``training.json``."""
+    import torch
+
+    return {
+        "hyperparameters": {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "lora_rank": args.rank,
+            "lora_alpha": args.alpha,
+            "lora_dropout": args.lora_dropout,
+            "max_tokens": max_tokens,
+        },
+        "training": {**outcome, "history": history, "threads": torch.get_num_threads()},
+        "versions": library_versions(),
+    }
 
 
 def library_versions() -> dict[str, str]:

@@ -29,14 +29,13 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from evals.finetune_embeddings import CALIBRATION_FRACTION, binary_pairs, calibrate_thresholds
-from evals.lora_training import AdaptedNet, library_versions, train
+from evals.lora_training import AdaptedNet, add_training_arguments, run_record, train
 from evals.pair_data import (
     Headline,
     Pair,
@@ -88,16 +87,8 @@ def training_pairs(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=default_verifier_path())
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rank", type=int, default=16, help="LoRA rank; 0: full fine-tuning")
-    parser.add_argument("--alpha", type=int, default=32)
-    parser.add_argument("--lora-dropout", type=float, default=0.1)
+    add_training_arguments(parser, default_verifier_path(), epochs=3)
     parser.add_argument("--per-story", type=int, default=16, help="random positives per story")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument(
         "--sample",
         type=int,
@@ -185,7 +176,6 @@ def train_verifier(
     base: Any,
 ) -> dict[str, Any]:
     """Train, pick the epoch on calibration-story pairs, save the weights; the metadata so far."""
-    import torch
 
     fit = training_pairs(story_fit, base.encode, stsb_train, args.seed, args.per_story)
     training_data = [
@@ -235,22 +225,12 @@ def train_verifier(
             "validation_pairs": len(validation),
         },
         "counts": {"fit": dict(sorted(Counter(fit_labels).items()))},
-        "hyperparameters": {
-            "epochs": args.epochs,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "lora_rank": args.rank,
-            "lora_alpha": args.alpha,
-            "lora_dropout": args.lora_dropout,
-            "max_tokens": MAX_TOKENS,
-            "random_positives_per_story": args.per_story,
-        },
-        "training": {**outcome, "history": history, "threads": torch.get_num_threads()},
         "mrpc_note": "in-domain: its train split was used"
         if args.include_mrpc
         else "out-of-domain check",
-        "versions": library_versions(),
+        **run_record(args, outcome, history, MAX_TOKENS),
     }
+    metadata["hyperparameters"]["random_positives_per_story"] = args.per_story
     net.save(args.out, metadata)
     return metadata
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from evals.datasets import (
@@ -28,7 +27,7 @@ from evals.datasets import (
     stratified_split,
     twitter_split,
 )
-from evals.lora_training import AdaptedNet, library_versions, train
+from evals.lora_training import AdaptedNet, add_training_arguments, run_record, train
 from evals.train_sentiment import metrics, refuse_fpb_over_committed
 from tools.sentiment_classifier import CLASSES
 from tools.sentiment_model import MAX_TOKENS, default_adapter_path
@@ -46,15 +45,7 @@ def validation_split(indices: Sequence[int], labels: Sequence[str], seed: int) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=default_adapter_path())
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rank", type=int, default=16, help="LoRA rank; 0: full fine-tuning")
-    parser.add_argument("--alpha", type=int, default=32)
-    parser.add_argument("--lora-dropout", type=float, default=0.1)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    add_training_arguments(parser, default_adapter_path(), epochs=4)
     parser.add_argument(
         "--include-fpb",
         action="store_true",
@@ -128,21 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "held_out_rows": len(held_idx),
         },
         "counts": {"fit": dict(sorted(Counter(fit_labels).items()))},
-        "hyperparameters": {
-            "epochs": args.epochs,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "lora_rank": args.rank,
-            "lora_alpha": args.alpha,
-            "lora_dropout": args.lora_dropout,
-            "max_tokens": MAX_TOKENS,
-        },
-        "training": {**outcome, "history": history, "threads": torch.get_num_threads()},
+        **run_record(args, outcome, history, MAX_TOKENS),
         "held_out_metrics": held_out,
         "financial_phrasebank_note": (
             "in-domain: its train split was used" if args.include_fpb else "out-of-domain check"
         ),
-        "versions": library_versions(),
     }
     net.save(args.out, metadata)
     print("\nheld-out:")
