@@ -3,9 +3,10 @@ they report the same story.
 
 The bi-encoder compares two vectors made apart; in the gray zone between the dedup thresholds
 that is not enough (the "muddy middle"). Reading both texts in one pass, with attention across
-them, separates "Fed holds rates" from "Fed raises rates" where cosine similarity cannot. It
+them, ranks same-story pairs better (held-out story pairs: AUC 0.815 against cosine's 0.726). It
 costs one encoder pass per gray-zone item (milliseconds on the CPU), far less than an LLM call,
-so the LLM is left only the pairs the verifier itself is unsure of.
+so the gray-zone policy (or the LLM) is left only the pairs the verifier does not settle.
+``material_difference`` keeps it from calling a different event on the same asset a copy.
 
 The committed model (``tools/data/pair_verifier/``) is trained by ``python -m
 evals.train_pair_verifier`` on permissively licensed pairs only (story-cluster headlines, public
