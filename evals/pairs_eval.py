@@ -79,7 +79,7 @@ def verifier_metrics(
         "verifier_best_cut": float(grid[best]),
         "verifier_same_cut": same_cut,
         "verifier_distinct_cut": distinct_cut,
-        "verifier_calls": round(float(gray.mean()), 4),
+        "verifier_call_share": round(float(gray.mean()), 4),
         "muddy_middle_after_verifier": round(float(undecided.mean()), 4),
         "desk_precision": round(float(labels[duplicate].mean()) if duplicate.any() else 0.0, 4),
         "desk_recall": round(float(duplicate[labels == 1].mean()) if labels.any() else 0.0, 4),

@@ -25,6 +25,7 @@ HEADLINE_KEYS = (
     # eval pairs with the pair verifier on the gray zone
     "verifier_auc",
     "verifier_best_f1",
+    "verifier_call_share",
     "verifier_calls",
     "muddy_middle_after_verifier",
     "desk_precision",

@@ -126,7 +126,7 @@ def test_verifier_metrics_follow_the_desk_order() -> None:
     probability = np.array([0.5, 0.5, 0.95, 0.95, 0.02, 0.5, 0.99, 0.99])
     labels = np.array([1, 0, 1, 1, 0, 1, 1, 0])
     m = verifier_metrics(similarity, probability, labels, 0.75, 0.5, 0.9, 0.05)
-    assert m["verifier_calls"] == 0.5  # four of eight pairs in the gray zone
+    assert m["verifier_call_share"] == 0.5  # four of eight pairs in the gray zone
     assert m["muddy_middle_after_verifier"] == 0.125  # only the p=0.5 one stays undecided
     # Duplicates called: two by cosine (one wrong), two by the verifier.
     assert m["desk_precision"] == 0.75
