@@ -99,9 +99,9 @@ def calibrate_thresholds(
 def binary_pairs(pairs: Sequence[Pair]) -> list[Pair]:
     """Duplicate (score >= 0.8) or distinct (<= 0.4); graded pairs in between teach neither."""
     return [
-        Pair(p.a, p.b, 1.0 if p.score >= 0.8 else 0.0, p.source)
+        Pair(p.a, p.b, 1.0 if p.duplicate else 0.0, p.source)
         for p in pairs
-        if p.score >= 0.8 or p.score <= 0.4
+        if p.duplicate or p.score <= 0.4
     ]
 
 
@@ -223,7 +223,7 @@ def finetune(
         history = train(model, fit_pairs, epochs, lr, batch_size, seed, margin=margin)
         seconds = round(time.monotonic() - started)
 
-    labels = np.array([int(p.score >= 0.8) for p in calibration])
+    labels = np.array([int(p.duplicate) for p in calibration])
     thresholds = calibrate_thresholds(
         similarities(model, calibration),
         labels,

@@ -29,6 +29,8 @@ STORY_HELD_OUT_FRACTION = 0.3
 MRPC_HELD_OUT_FRACTION = 0.3
 POSITIVES_PER_STORY = 40
 HARD_NEGATIVE_CEILING = 0.75
+# A pair at or above this score counts as a duplicate: STS-B's 4 of 5.
+DUPLICATE_SCORE = 0.8
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class Pair:
     b: str
     score: float  # 1/0 for duplicate pairs; STS-B's 0-5 divided by 5
     source: str
+
+    @property
+    def duplicate(self) -> bool:
+        return self.score >= DUPLICATE_SCORE
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,7 @@ def story_pairs(
 
 def write_pairs(pairs: Sequence[Pair], path: Path) -> Path:
     """TSV with columns a, b, label (1/0 at score >= 0.8, STS-B's 4 of 5), score, source."""
-    lines = [(p.a, p.b, int(p.score >= 0.8), p.score, p.source) for p in pairs]
+    lines = [(p.a, p.b, int(p.duplicate), p.score, p.source) for p in pairs]
     return _write_tsv(path, ("a", "b", "label", "score", "source"), lines)
 
 

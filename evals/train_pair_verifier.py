@@ -68,11 +68,11 @@ PROBABILITY_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)
 
 
 def as_inputs(pairs: Sequence[Pair]) -> tuple[list[tuple[str, str]], list[str]]:
-    return [(p.a, p.b) for p in pairs], [CLASSES[int(p.score >= 0.8)] for p in pairs]
+    return [(p.a, p.b) for p in pairs], [CLASSES[int(p.duplicate)] for p in pairs]
 
 
 def labels_of(pairs: Sequence[Pair]) -> np.ndarray:
-    return np.array([int(p.score >= 0.8) for p in pairs])
+    return np.array([int(p.duplicate) for p in pairs])
 
 
 def training_pairs(
