@@ -47,6 +47,7 @@ from evals.pair_data import (
 )
 from evals.pairs_eval import not_copies, pair_metrics, verifier_metrics
 from evals.stream_eval import StreamStep, parse_time, replay_stream, stream_scores
+from evals.train_sentiment import refuse_over_committed
 from newsdesk.settings import Settings
 from tools.adapted_minilm import METADATA_FILE
 from tools.embeddings import get_embedder
@@ -106,9 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train on MRPC's train split (Microsoft research terms): local models only",
     )
     args = parser.parse_args(argv)
-    if args.include_mrpc and args.out.resolve() == default_verifier_path().resolve():
-        parser.error(
-            "--include-mrpc trains on MRPC (research terms): write the model elsewhere with --out"
+    if args.include_mrpc:
+        refuse_over_committed(
+            parser,
+            args.out,
+            default_verifier_path(),
+            "--include-mrpc trains on MRPC (research terms)",
         )
 
     import torch

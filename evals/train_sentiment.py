@@ -107,15 +107,15 @@ def texts_sha256(texts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
 
 
-def refuse_fpb_over_committed(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, committed: Path, what: str
+FPB_REFUSAL = "--include-fpb trains on Financial PhraseBank (non-commercial)"
+
+
+def refuse_over_committed(
+    parser: argparse.ArgumentParser, out: Path, committed: Path, why: str
 ) -> None:
-    """Financial PhraseBank is non-commercial: a model trained on it never replaces `committed`."""
-    if args.include_fpb and args.out.resolve() == committed.resolve():
-        parser.error(
-            "--include-fpb trains on non-commercial data and must not overwrite the committed "
-            f"{what} {committed}; pass --out to a local path"
-        )
+    """A model trained on data the committed artifacts may not use never replaces `committed`."""
+    if out.resolve() == committed.resolve():
+        parser.error(f"{why} and must not overwrite the committed {committed}; pass --out")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train on Financial PhraseBank (NON-COMMERCIAL licence): local models only",
     )
     args = parser.parse_args(argv)
-    refuse_fpb_over_committed(parser, args, default_artifact_path(), "artifact")
+    if args.include_fpb:
+        refuse_over_committed(parser, args.out, default_artifact_path(), FPB_REFUSAL)
 
     import sklearn
 

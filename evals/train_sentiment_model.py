@@ -28,7 +28,7 @@ from evals.datasets import (
     twitter_split,
 )
 from evals.lora_training import AdaptedNet, add_training_arguments, run_record, train
-from evals.train_sentiment import metrics, refuse_fpb_over_committed
+from evals.train_sentiment import FPB_REFUSAL, metrics, refuse_over_committed
 from tools.sentiment_classifier import CLASSES
 from tools.sentiment_model import MAX_TOKENS, default_adapter_path
 
@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train on Financial PhraseBank's train split (NON-COMMERCIAL): local models only",
     )
     args = parser.parse_args(argv)
-    refuse_fpb_over_committed(parser, args, default_adapter_path(), "adapter")
+    if args.include_fpb:
+        refuse_over_committed(parser, args.out, default_adapter_path(), FPB_REFUSAL)
 
     import torch
 
