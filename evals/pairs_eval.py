@@ -17,6 +17,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from evals.tables import field, read_rows
 from newsdesk.settings import Settings
 from tools.embeddings import get_embedder
+from tools.pair_verifier import PairVerifier, get_pair_verifier, material_difference
 
 
 def pair_metrics(
@@ -87,10 +88,36 @@ def verifier_metrics(
     }
 
 
+def score_with_verifier(
+    verifier: PairVerifier,
+    texts: Sequence[tuple[str, str]],
+    similarity: np.ndarray,
+    labels: np.ndarray,
+    duplicate_t: float,
+    unique_t: float,
+) -> dict[str, Any]:
+    """``verifier_metrics`` for these pairs under `verifier`, with its timing."""
+    started = time.perf_counter()
+    probability = verifier.probability(texts)
+    elapsed = time.perf_counter() - started
+    return {
+        **verifier_metrics(
+            similarity,
+            probability,
+            labels,
+            duplicate_t,
+            unique_t,
+            verifier.same_cut,
+            verifier.distinct_cut,
+            not_copies(texts),
+        ),
+        "verifier_model": str(verifier.path),
+        "verifier_ms_per_pair": round(1000 * elapsed / max(len(texts), 1), 2),
+    }
+
+
 def not_copies(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
     """Per pair: True where ``material_difference`` rules out a copy."""
-    from tools.pair_verifier import material_difference
-
     return np.array([material_difference(a, b) is not None for a, b in pairs], dtype=bool)
 
 
@@ -159,9 +186,10 @@ def evaluate_pairs(
         # A fine-tuned model is judged at its own calibrated cuts, as the desk would run it.
         settings = settings.model_copy(update={"embedding_model": model}).with_model_thresholds()
     embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    texts = [(str(field(r, a)), str(field(r, b))) for r in rows]
     started = time.perf_counter()
-    left = embedder.encode([str(field(r, a)) for r in rows], show_progress=True)
-    right = embedder.encode([str(field(r, b)) for r in rows], show_progress=True)
+    left = embedder.encode([t[0] for t in texts], show_progress=True)
+    right = embedder.encode([t[1] for t in texts], show_progress=True)
     elapsed = time.perf_counter() - started
     similarity = np.sum(left * right, axis=1)
     report = pair_metrics(
@@ -174,27 +202,15 @@ def evaluate_pairs(
         llm_tokens_per_item=0,
     )
     if settings.dedup_verifier != "none":
-        from tools.pair_verifier import get_pair_verifier
-
-        verifier = get_pair_verifier(settings.dedup_verifier_model)
-        texts = [(str(field(r, a)), str(field(r, b))) for r in rows]
-        started = time.perf_counter()
-        probability = verifier.probability(texts)
         report.update(
-            verifier_metrics(
+            score_with_verifier(
+                get_pair_verifier(settings.dedup_verifier_model),
+                texts,
                 similarity,
-                probability,
                 labels,
                 settings.dedup_duplicate_threshold,
                 settings.dedup_unique_threshold,
-                verifier.same_cut,
-                verifier.distinct_cut,
-                not_copies(texts),
-            ),
-            verifier_model=str(verifier.path),
-            verifier_ms_per_pair=round(
-                1000 * (time.perf_counter() - started) / max(len(rows), 1), 2
-            ),
+            )
         )
     if plot is not None:
         plot_pairs(

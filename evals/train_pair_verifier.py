@@ -45,7 +45,7 @@ from evals.pair_data import (
     story_pairs,
     stsb_pairs,
 )
-from evals.pairs_eval import not_copies, pair_metrics, verifier_metrics
+from evals.pairs_eval import not_copies, pair_metrics, score_with_verifier
 from evals.stream_eval import StreamStep, parse_time, replay_stream, stream_scores
 from evals.train_sentiment import refuse_over_committed
 from newsdesk.settings import Settings
@@ -306,23 +306,9 @@ def score_held_out(
         inputs, _ = as_inputs(pairs)
         labels = labels_of(pairs)
         similarity = base_similarity(base, pairs)
-        started = time.perf_counter()
-        probability = verifier.probability(inputs)
         scores[name] = {
             **pair_metrics(similarity, labels, dup_t, uniq_t),
-            **verifier_metrics(
-                similarity,
-                probability,
-                labels,
-                dup_t,
-                uniq_t,
-                verifier.same_cut,
-                verifier.distinct_cut,
-                not_copies(inputs),
-            ),
-            "verifier_ms_per_pair": round(
-                1000 * (time.perf_counter() - started) / max(len(pairs), 1), 2
-            ),
+            **score_with_verifier(verifier, inputs, similarity, labels, dup_t, uniq_t),
         }
     return scores
 
