@@ -111,7 +111,6 @@ def score_with_verifier(
             verifier.distinct_cut,
             not_copies(texts),
         ),
-        "verifier_model": str(verifier.path),
         "verifier_ms_per_pair": round(1000 * elapsed / max(len(texts), 1), 2),
     }
 
@@ -202,15 +201,17 @@ def evaluate_pairs(
         llm_tokens_per_item=0,
     )
     if settings.dedup_verifier != "none":
+        verifier = get_pair_verifier(settings.dedup_verifier_model)
         report.update(
             score_with_verifier(
-                get_pair_verifier(settings.dedup_verifier_model),
+                verifier,
                 texts,
                 similarity,
                 labels,
                 settings.dedup_duplicate_threshold,
                 settings.dedup_unique_threshold,
-            )
+            ),
+            verifier_model=str(verifier.path),
         )
     if plot is not None:
         plot_pairs(
