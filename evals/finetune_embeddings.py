@@ -269,10 +269,15 @@ def finetune(
 def before_after(
     out: Path, settings: Settings, files: dict[str, Path], stream_file: Path
 ) -> dict[str, Any]:
-    """Every held-out set under the base model (its thresholds) and the fine-tuned one (its own)."""
+    """Every held-out set under the base model (its thresholds) and the fine-tuned one (its own).
+
+    The pair verifier stays off: both sides are the embeddings alone, so the difference is what
+    fine-tuning did (the verifier reports its own held-out scores in its ``training.json``).
+    """
     from evals.pairs_eval import evaluate_pairs
     from evals.stream_eval import evaluate_stream
 
+    settings = settings.model_copy(update={"dedup_verifier": "none"})
     tuned = settings.model_copy(update={"embedding_model": str(out)}).with_model_thresholds()
     results: dict[str, Any] = {}
     for when, config in (("before", settings), ("after", tuned)):
