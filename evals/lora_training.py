@@ -12,6 +12,7 @@ import copy
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -209,14 +210,23 @@ def add_training_arguments(parser: argparse.ArgumentParser, out: Path, epochs: i
 
 def run_record(
     args: argparse.Namespace,
+    net: AdaptedNet,
+    fit_labels: Sequence[str],
     outcome: dict[str, Any],
     history: list[dict[str, Any]],
-    max_tokens: int,
+    reads: str = "",
 ) -> dict[str, Any]:
-    """Hyper-parameters, the training history and library versions, for ``training.json``."""
+    """What every ``training.json`` holds: the model, its classes, the seed, the fit counts,
+    the hyper-parameters, the training history and library versions. `reads` names how the
+    encoder reads its input when that is not a single text (e.g. " cross-encoder (...)")."""
     import torch
 
+    trained = "fine-tuned encoder layers" if net.full else "LoRA adapter"
     return {
+        "model": f"all-MiniLM-L6-v2{reads} + {trained} + mean pooling + linear head",
+        "classes": list(net.classes),
+        "seed": args.seed,
+        "counts": {"fit": dict(sorted(Counter(fit_labels).items()))},
         "hyperparameters": {
             "epochs": args.epochs,
             "lr": args.lr,
@@ -224,7 +234,7 @@ def run_record(
             "lora_rank": args.rank,
             "lora_alpha": args.alpha,
             "lora_dropout": args.lora_dropout,
-            "max_tokens": max_tokens,
+            "max_tokens": net.max_tokens,
         },
         "training": {**outcome, "history": history, "threads": torch.get_num_threads()},
         "versions": library_versions(),

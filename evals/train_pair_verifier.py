@@ -214,23 +214,17 @@ def train_verifier(
         args.seed,
     )
     metadata: dict[str, Any] = {
-        "model": "all-MiniLM-L6-v2 cross-encoder (pair read jointly) + "
-        + ("fine-tuned encoder layers" if net.full else "LoRA adapter")
-        + " + mean pooling + linear head",
-        "classes": list(CLASSES),
         "training_data": training_data,
-        "seed": args.seed,
         "split": {
             "stories": "evals.pair_data.split_stories(seed) 30% held out; "
             f"then {CALIBRATION_FRACTION:.0%} of the rest for epoch choice and calibration",
             "fit_pairs": len(fit),
             "validation_pairs": len(validation),
         },
-        "counts": {"fit": dict(sorted(Counter(fit_labels).items()))},
         "mrpc_note": "in-domain: its train split was used"
         if args.include_mrpc
         else "out-of-domain check",
-        **run_record(args, outcome, history, MAX_TOKENS),
+        **run_record(args, net, fit_labels, outcome, history, " cross-encoder (pair read jointly)"),
     }
     metadata["hyperparameters"]["random_positives_per_story"] = args.per_story
     net.save(args.out, metadata)

@@ -15,7 +15,6 @@ scores its held-out split) and refuses to overwrite the committed adapter.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,12 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     }
     metadata: dict[str, Any] = {
-        "model": "all-MiniLM-L6-v2 + "
-        + ("fine-tuned encoder layers" if net.full else "LoRA adapter")
-        + " + mean pooling + linear head",
-        "classes": list(CLASSES),
         "training_data": training_data,
-        "seed": args.seed,
         "split": {
             "function": "evals.datasets.twitter_split(seed), then a stratified validation fold",
             "method": TWITTER_SPLIT_METHOD,
@@ -119,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "validation_rows": len(val_texts),
             "held_out_rows": len(held_idx),
         },
-        "counts": {"fit": dict(sorted(Counter(fit_labels).items()))},
-        **run_record(args, outcome, history, MAX_TOKENS),
+        **run_record(args, net, fit_labels, outcome, history),
         "held_out_metrics": held_out,
         "financial_phrasebank_note": (
             "in-domain: its train split was used" if args.include_fpb else "out-of-domain check"
