@@ -19,6 +19,7 @@ from graph.nodes.sentiment import make_sentiment
 from graph.nodes.spread_recommendation import make_spread_recommendation
 from graph.nodes.urgency import make_urgency
 from graph.state import NewsItem, Sentiment, Urgency
+from tests.fake_llm import fake_llm
 from tools.spread_policy import within_bounds
 
 T0 = datetime(2025, 2, 7, 8, 0, tzinfo=UTC)
@@ -131,6 +132,29 @@ def test_dedup_gray_zone_links_to_story_and_routes_by_policy(
         "urgency",
         "sentiment",
     ]
+
+
+def test_dedup_llm_policy_opens_a_new_story_when_the_llm_says_different_event(
+    make_deps: Callable[..., Deps],
+) -> None:
+    with fake_llm("json", {"same_event": False}) as server:
+        deps = make_deps(
+            dedup_verifier="none",
+            gray_zone_policy="llm",
+            llm_provider="llamacpp",
+            llm_base_url=server["base_url"],
+            llm_nodes={"gray_zone"},
+        )
+        first = run_dedup(deps, item("l1", "Apple to buy Beats Electronics for $3 billion"))
+        second = run_dedup(
+            deps, item("l2", "Apple's Beats deal: what it means for music streaming", minutes=30)
+        )
+    assert len(server["requests"]) == 1
+    assert second.verdict == "unique" and second.nearest_id == "l1", second
+    assert 0.5 <= second.similarity <= 0.75
+    assert second.reason.endswith("LLM: a different event")
+    assert second.verifier_probability is None
+    assert second.story_id != first.story_id
 
 
 def test_dedup_verifier_settles_a_gray_zone_copy(deps: Deps) -> None:

@@ -56,6 +56,19 @@ def make_dedup(deps: Deps) -> NodeFn:
             reason=reason,
         )
 
+    def unique_from(
+        neighbor: Neighbor, method: str, probability: float | None, why: str
+    ) -> DedupVerdict:
+        """A gray-zone pair judged two different stories (by the verifier or the LLM)."""
+        return DedupVerdict(
+            verdict="unique",
+            method=method,  # type: ignore[arg-type]
+            nearest_id=neighbor.item_id,
+            similarity=round(neighbor.similarity, 4),
+            verifier_probability=None if probability is None else round(probability, 4),
+            reason=f"gray zone ({neighbor.similarity:.3f}); {why}",
+        )
+
     def earlier_text(neighbor: Neighbor) -> str:
         earlier = deps.store.item_view(neighbor.item_id) or {}
         return " ".join(filter(None, [earlier.get("title"), earlier.get("text")]))
@@ -96,15 +109,8 @@ def make_dedup(deps: Deps) -> NodeFn:
                     update={"reason": f"{verdict.reason}; not a copy: {difference}"}
                 ), extra
             if probability < verifier.distinct_cut:
-                return DedupVerdict(
-                    verdict="unique",
-                    method=method,  # type: ignore[arg-type]
-                    nearest_id=best.item_id,
-                    similarity=round(best.similarity, 4),
-                    verifier_probability=round(probability, 4),
-                    reason=f"gray zone ({best.similarity:.3f}); verifier P(same story) "
-                    f"{probability:.2f}: a different story",
-                ), {}
+                why = f"verifier P(same story) {probability:.2f}: a different story"
+                return unique_from(best, method, probability, why), {}
         return policy(item, best, method, probability)
 
     def policy(
@@ -113,14 +119,7 @@ def make_dedup(deps: Deps) -> NodeFn:
         if settings.gray_zone_policy == "llm":
             same, extra = ask_same_event(item, best)
             if not same:
-                return DedupVerdict(
-                    verdict="unique",
-                    method=method,  # type: ignore[arg-type]
-                    nearest_id=best.item_id,
-                    similarity=round(best.similarity, 4),
-                    verifier_probability=None if probability is None else round(probability, 4),
-                    reason=f"gray zone ({best.similarity:.3f}); LLM: a different event",
-                ), extra
+                return unique_from(best, method, probability, "LLM: a different event"), extra
             return verdict_from(best, "related", method, probability), extra
         return verdict_from(best, "related", method, probability), {}
 
