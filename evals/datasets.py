@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from graph.state import SentimentLabel
+from core.records import SentimentLabel
 
 TWITTER_LABELS: dict[str, SentimentLabel] = {"0": "bearish", "1": "bullish", "2": "neutral"}
 FPB_LABELS: dict[str, SentimentLabel] = {

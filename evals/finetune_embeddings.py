@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from core.settings import THRESHOLDS_FILE, Settings
 from evals.pair_data import (
     Pair,
     load_headlines,
@@ -39,8 +40,7 @@ from evals.pair_data import (
     write_pairs,
 )
 from evals.progress import print_step
-from newsdesk.settings import Settings
-from tools.embeddings import THRESHOLDS_FILE, get_embedder
+from tools.embeddings import get_embedder
 
 CALIBRATION_FRACTION = 0.1
 # A duplicate verdict skips the analysis, so it must almost never be wrong.

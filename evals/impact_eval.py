@@ -33,11 +33,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from core.records import NewsItem
+from core.settings import Settings
 from evals.datasets import shared_data_dir
 from evals.tables import field as row_field
 from evals.tables import read_rows
-from graph.state import NewsItem
-from newsdesk.settings import Settings
 
 BOOTSTRAP_RESAMPLES = 2000
 SEED = 13
@@ -251,9 +251,7 @@ def throwaway_runner(settings: Settings, with_llm: bool) -> Iterator[Any]:
     never posts to Slack and never publishes overrides."""
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from graph.deps import build_deps
-    from graph.news_graph import build_news_graph
-    from newsdesk.runner import Runner
+    from graph.runner import open_runner
     from tools.checkpoints import state_serializer
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -267,18 +265,18 @@ def throwaway_runner(settings: Settings, with_llm: bool) -> Iterator[Any]:
         }
         if not with_llm:
             update["llm_provider"] = "none"
-        deps = build_deps(settings.model_copy(update=update))
-        try:
-            yield Runner(deps, build_news_graph(deps, InMemorySaver(serde=state_serializer())))
-        finally:
-            deps.store.close()
+        with open_runner(
+            settings.model_copy(update=update),
+            checkpointer=InMemorySaver(serde=state_serializer()),
+        ) as runner:
+            yield runner
 
 
 def read_post(
     outcome: Any, item: NewsItem, asset: str | None, urgency_events: list[str]
 ) -> GraphRead:
     recs = outcome.recommendations
-    asset_bps = max((r["widen_bps"] for r in recs if r["symbol"] == asset), default=0.0)
+    asset_bps = max((r.widen_bps for r in recs if r.symbol == asset), default=0.0)
     material = outcome.route == "material"
     return GraphRead(
         item_id=item.id,
@@ -287,7 +285,7 @@ def read_post(
         route=outcome.route,
         widen=material and (asset is None or asset_bps > 0),
         asset_bps=float(asset_bps),
-        max_bps=float(max((r["widen_bps"] for r in recs), default=0.0)),
+        max_bps=float(max((r.widen_bps for r in recs), default=0.0)),
         latency_ms=outcome.latency_ms,
         events=urgency_events,
     )
@@ -302,7 +300,7 @@ def run_posts(
     progress: ProgressFn | None = None,
 ) -> tuple[list[GraphRead], int]:
     """Each post through the graph in time order; returns the reads and the LLM tokens used."""
-    from newsdesk.runner import graph_config
+    from graph.runner import graph_config
 
     reads: list[GraphRead] = []
     with throwaway_runner(settings, with_llm) as runner:

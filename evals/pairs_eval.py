@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
+from core.settings import Settings
 from evals.tables import field, read_rows
-from newsdesk.settings import Settings
 from tools.embeddings import get_embedder
 from tools.pair_verifier import PairVerifier, get_pair_verifier, material_difference
 

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+from core.records import SentimentLabel, SentimentVote
+from core.settings import Settings
 from evals.tables import field, read_rows, sentiment_label
-from graph.deps import build_classifier
+from graph.deps import load_classifier
 from graph.nodes.sentiment import MEMBER_WEIGHTS, SentimentAnswer, clamp_answer
-from graph.state import SentimentLabel, SentimentVote
-from newsdesk.settings import Settings
 from prompts import load_prompt
 from tools.embeddings import get_embedder
 from tools.ensemble import LABELS, combine
@@ -107,7 +107,7 @@ def evaluate_sentiment(
         votes["embedding_logreg"] = list(regression.predict(vectors))
         seconds["embedding_logreg"] = time.perf_counter() - started
     if "classifier" in members:
-        classifier = build_classifier(settings)
+        classifier = load_classifier(settings)
         started = time.perf_counter()
         vectors = None
         if classifier.reads_embeddings:
@@ -116,7 +116,7 @@ def evaluate_sentiment(
         votes["classifier"] = list(classifier.classify(texts, vectors))
         seconds["classifier"] = time.perf_counter() - started
     if "llm" in members:
-        client = llm or LLMClient(settings)
+        client = llm or LLMClient(settings.llm_config)
         started = time.perf_counter()
         answers: list[SentimentVote | None] = []
         for done, text in enumerate(texts, 1):

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.records import DedupVerdict, NewsItem
+from core.settings import Settings
 from evals.tables import field, read_rows
 from graph.deps import build_deps
 from graph.nodes.dedup import make_dedup
-from graph.state import DedupVerdict, NewsItem
-from newsdesk.settings import Settings
 from tools.text import content_hash
 
 ANALYSIS_LLM_NODES = {

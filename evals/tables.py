@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.state import SentimentLabel
+from core.records import SentimentLabel
 
 SENTIMENT_WORDS: dict[str, SentimentLabel] = {
     "bearish": "bearish",

@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from core.records import NewsItem, TaggedAsset
 from evals.datasets import shared_data_dir
 from evals.events_eval import prf
 from evals.tables import field, read_rows
 from graph.deps import Deps
 from graph.nodes.asset_tagging import make_asset_tagging
-from graph.state import NewsItem, TaggedAsset
 from tools.catalog import AssetCatalog
 
 CashtagMode = Literal["bare", "remove", "keep"]

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from core.settings import Settings
 from evals.finetune_embeddings import CALIBRATION_FRACTION, binary_pairs, calibrate_thresholds
 from evals.lora_training import AdaptedNet, add_training_arguments, run_record, train
 from evals.pair_data import (
@@ -49,7 +50,6 @@ from evals.pair_data import (
 from evals.pairs_eval import not_copies, pair_metrics, score_with_verifier
 from evals.stream_eval import StreamStep, parse_time, replay_stream, stream_scores
 from evals.train_sentiment import refuse_over_committed
-from newsdesk.settings import Settings
 from tools.adapted_minilm import METADATA_FILE
 from tools.embeddings import get_embedder
 from tools.pair_verifier import (

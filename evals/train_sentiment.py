@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from core.records import SentimentLabel
 from evals.datasets import (
     TWITTER_SPLIT_METHOD,
     load_financial_phrasebank,
     load_twitter_financial_news,
     twitter_split,
 )
-from graph.state import SentimentLabel
 from tools.embeddings import get_embedder
 from tools.lexicon import LexiconSentiment
 from tools.sentiment_classifier import CLASSES, default_artifact_path, save_artifact

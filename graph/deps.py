@@ -1,11 +1,17 @@
-"""What the nodes need, built once per process and handed to each node factory."""
+"""What the nodes need, built once per process and handed to each node factory.
+
+The models (embedder, sentiment classifier, pair verifier) and the news index built from them
+load on first use: a process that only lists or decides approvals never pays for them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
-from newsdesk.settings import Settings
+from core.settings import Settings
 from tools.bus import OverridePublisher, build_publisher
 from tools.catalog import AssetCatalog
 from tools.db import Store
@@ -18,20 +24,41 @@ from tools.pair_verifier import PairVerifier, get_pair_verifier
 from tools.sentiment_classifier import EmbeddingSentimentClassifier, SentimentClassifier
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Deps:
     settings: Settings
     store: Store
-    embedder: Embedder
-    index: NewsIndex
     catalog: AssetCatalog
     lexicon: LexiconSentiment
-    classifier: SentimentClassifier
     llm: LLMClient | None
     notifier: Notifier
     publisher: OverridePublisher
-    # Reads gray-zone pairs jointly; None when dedup_verifier is "none".
-    verifier: PairVerifier | None = None
+    # The server's clock: approval expiry and override windows are judged on it.
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return get_embedder(self.settings.embedding_model, self.settings.embedding_batch_size)
+
+    @cached_property
+    def index(self) -> NewsIndex:
+        window = timedelta(minutes=self.settings.dedup_window_minutes)
+        return load_index(self.store, self.embedder.dimension, window)
+
+    @cached_property
+    def classifier(self) -> SentimentClassifier:
+        return load_classifier(self.settings)
+
+    @cached_property
+    def verifier(self) -> PairVerifier | None:
+        """Reads gray-zone pairs jointly; None when dedup_verifier is "none"."""
+        if self.settings.dedup_verifier == "none":
+            return None
+        return get_pair_verifier(self.settings.dedup_verifier_model)
 
     def llm_for(self, node: str) -> LLMClient | None:
         """The LLM client when this node is configured to use it, else None."""
@@ -58,44 +85,40 @@ def build_notifier(settings: Settings) -> Notifier:
     return LogNotifier()
 
 
-def build_classifier(settings: Settings) -> SentimentClassifier:
-    """The configured sentiment classifier; a mismatch is refused at start-up, not per item."""
-    if settings.sentiment_classifier == "minilm-lora":
-        from tools.sentiment_model import get_sentiment_model
-
-        return get_sentiment_model(settings.sentiment_adapter)
-    if settings.embedding_model:
+def check_classifier_settings(settings: Settings) -> None:
+    """Refuse a classifier that cannot read the configured embeddings at start-up, not per item."""
+    if settings.sentiment_classifier == "embedding-logreg" and settings.embedding_model:
         # Same dimension, different space: the regression would answer, wrongly, on every item.
         raise ValueError(
             "sentiment_classifier=embedding-logreg reads the base MiniLM embedding space, but "
             f"embedding_model is {settings.embedding_model!r}; use minilm-lora (it reads the "
             "text itself) or retrain the regression with `python -m evals.train_sentiment`"
         )
+
+
+def load_classifier(settings: Settings) -> SentimentClassifier:
+    """The configured sentiment classifier."""
+    check_classifier_settings(settings)
+    if settings.sentiment_classifier == "minilm-lora":
+        from tools.sentiment_model import get_sentiment_model
+
+        return get_sentiment_model(settings.sentiment_adapter)
     return EmbeddingSentimentClassifier.load()
 
 
 def build_deps(settings: Settings, llm: LLMClient | None = None, migrate: bool = True) -> Deps:
+    check_classifier_settings(settings)
     store = Store(settings.resolved_database_url)
     if migrate:
         store.migrate()
-    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-    classifier = build_classifier(settings)
     if llm is None and settings.llm_provider != "none":
-        llm = LLMClient(settings)
+        llm = LLMClient(settings.llm_config)
     return Deps(
         settings=settings,
         store=store,
-        embedder=embedder,
-        index=load_index(
-            store, embedder.dimension, timedelta(minutes=settings.dedup_window_minutes)
-        ),
         catalog=AssetCatalog.load(),
         lexicon=LexiconSentiment(),
-        classifier=classifier,
         llm=llm,
         notifier=build_notifier(settings),
         publisher=build_publisher(settings.nats_url, settings.nats_subject),
-        verifier=None
-        if settings.dedup_verifier == "none"
-        else get_pair_verifier(settings.dedup_verifier_model),
     )

@@ -27,7 +27,7 @@ from graph.nodes.record_duplicate import make_record_duplicate
 from graph.nodes.sentiment import make_sentiment
 from graph.nodes.spread_recommendation import make_spread_recommendation
 from graph.nodes.urgency import make_urgency
-from graph.state import NewsState
+from graph.state import NewsInput, NewsState
 
 ANALYSIS_NODES = ["asset_tagging", "urgency", "sentiment"]
 
@@ -43,7 +43,7 @@ def _after_recommendation(state: NewsState) -> str:
 def build_news_graph(
     deps: Deps, checkpointer: BaseCheckpointSaver | None = None
 ) -> CompiledStateGraph:
-    builder = StateGraph(NewsState)
+    builder = StateGraph(NewsState, input_schema=NewsInput)
     builder.add_node("normalize", make_normalize(deps))
     builder.add_node("embed", make_embed(deps))
     builder.add_node("dedup", make_dedup(deps))

@@ -7,8 +7,8 @@ non-LLM analyzers and mark the item degraded.
 
 from __future__ import annotations
 
+from core.settings import get_settings
 from graph.deps import build_deps
 from graph.news_graph import build_news_graph
-from newsdesk.settings import get_settings
 
 graph = build_news_graph(build_deps(get_settings()))

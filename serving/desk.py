@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from graph.deps import build_deps
-from graph.news_graph import build_news_graph
-from graph.state import Decision, NewsItem
-from newsdesk.runner import Outcome, Runner
-from newsdesk.settings import Settings
-from tools.checkpoints import open_checkpointer
-from tools.db import ApprovalView
+from core.records import Decision, NewsItem
+from core.settings import Settings
+from core.views import ApprovalView
+from graph.runner import Outcome, open_runner
 from tools.slack import SlackNotifier
 
 log = logging.getLogger("newsdesk.desk")
@@ -42,14 +39,13 @@ class Desk:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stack = ExitStack()
-        self.deps = build_deps(settings)
+        self.runner = self._stack.enter_context(open_runner(settings))
+        self.deps = self.runner.deps
+        self.store = self.deps.store
         # Decisions taken outside Slack (web desk, CLI) still update the Slack message.
         self.slack_notifier = (
             self.deps.notifier if isinstance(self.deps.notifier, SlackNotifier) else None
         )
-        saver = self._stack.enter_context(open_checkpointer(settings.resolved_checkpoint_url))
-        self.runner = Runner(self.deps, build_news_graph(self.deps, saver))
-        self.store = self.deps.store
         # Items go through the graph one at a time: dedup must see each verdict before the next.
         self._inbox: queue.Queue[NewsItem | None] = queue.Queue(maxsize=MAX_QUEUED)
         self._graph_lock = threading.Lock()
@@ -63,7 +59,6 @@ class Desk:
         # Wait for a decision being applied right now (a Slack lazy listener) to finish.
         with self._graph_lock:
             self._stack.close()
-            self.store.close()
 
     def submit(self, item: NewsItem) -> bool:
         """Queue an item for the graph; False when the queue is full (the caller says 503)."""
@@ -108,10 +103,10 @@ class Desk:
     def adjust_bounds(self, item_id: str) -> dict[str, tuple[float, int, int]]:
         """Per asset of the story: (max bps, min horizon, max horizon) a trader may set."""
         approval = self.store.get_approval(item_id)
-        recs = approval.summary.get("recommendations", []) if approval else []
+        recs = approval.summary.recommendations if approval else []
         return {
-            r["symbol"]: (
-                self.settings.bps_cap(self.deps.catalog.vol_class(r["symbol"])),
+            r.symbol: (
+                self.settings.bps_cap(self.deps.catalog.vol_class(r.symbol)),
                 self.settings.min_horizon_minutes,
                 self.settings.max_horizon_minutes,
             )
@@ -153,9 +148,5 @@ class Desk:
         # The audit row says whose decision won: this one only if user and timestamp match
         # (the same trader clicking Approve then Reject must hear that Reject was too late).
         recorded = self.store.decisions_for(item_id)
-        won = (
-            bool(recorded)
-            and recorded[0]["user"] == user
-            and (datetime.fromisoformat(recorded[0]["ts"]) == decision.ts)
-        )
+        won = bool(recorded) and recorded[0].user == user and recorded[0].ts == decision.ts
         return DecisionResult("applied" if won else "already_decided", after)

@@ -11,17 +11,28 @@ from typing import Any
 
 from fastapi import Body, FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
 
+from core.records import Recommendation
+from core.views import FeedEntry
 from serving.desk import Desk
 from tools.sources import ItemError, parse_item
 from tools.spread_policy import adjustment_error
 
 MAX_BATCH = 1_000
 DESK_PAGE = Path(__file__).parent / "static" / "desk.html"
+
+
+class PendingApproval(BaseModel):
+    """A story waiting for a decision, as the web desk lists it."""
+
+    item_id: str
+    headline: str
+    recommendations: list[Recommendation]
+    expires_at: AwareDatetime
 
 
 class WebDecision(BaseModel):
@@ -38,8 +49,8 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
         body = {
             "ok": desk.healthy,
             "queued": desk.queued,
-            "pending_approvals": counts.get("approvals_pending", 0),
-            "items": counts.get("items", 0),
+            "pending_approvals": counts.approvals.get("pending", 0),
+            "items": counts.items,
         }
         return JSONResponse(body, 200 if desk.healthy else 503)
 
@@ -73,18 +84,18 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
         return DESK_PAGE.read_text(encoding="utf-8")
 
     @api.get("/api/feed")
-    def feed(limit: int = 50) -> list[dict[str, Any]]:
+    def feed(limit: int = 50) -> list[FeedEntry]:
         return desk.store.analysed_feed(min(max(limit, 1), 500))
 
     @api.get("/api/approvals")
-    def pending() -> list[dict[str, Any]]:
+    def pending() -> list[PendingApproval]:
         return [
-            {
-                "item_id": a.item_id,
-                "headline": a.summary.get("headline", ""),
-                "recommendations": a.summary.get("recommendations", []),
-                "expires_at": a.expires_at.isoformat(),
-            }
+            PendingApproval(
+                item_id=a.item_id,
+                headline=a.summary.headline,
+                recommendations=a.summary.recommendations,
+                expires_at=a.expires_at,
+            )
             for a in desk.store.list_approvals("pending")
         ]
 

@@ -14,8 +14,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +172,32 @@ class LlamaServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def llm_server(settings: Settings) -> Iterator[LlamaServer | None]:
+    """Start the bundled llama.cpp server when the settings say newsdesk manages it.
+
+    A server that will not start is logged, not fatal: every LLM node falls back to its
+    non-LLM analyzer and marks the item degraded, and the run goes on.
+    """
+    if not settings.manages_llm_server:
+        yield None
+        return
+    try:
+        server = LlamaServer(
+            port=settings.llm_port,
+            n_ctx=settings.llm_context,
+            n_threads=settings.llm_threads,
+            model_alias=settings.llm_model,
+            log_path=settings.data_dir / "llama-server.log",
+        )
+        server.start()
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        log.error("LLM server did not start (%s); LLM nodes will run degraded", exc)
+        yield None
+        return
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
-from newsdesk.settings import Settings
+from core.settings import Settings
 from serving.desk import DecisionResult, Desk
 from tools.slack import (
     ADJUST_CALLBACK,

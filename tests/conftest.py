@@ -17,8 +17,8 @@ from sqlalchemy.exc import OperationalError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from core.settings import Settings  # noqa: E402
 from graph.deps import Deps, build_deps  # noqa: E402
-from newsdesk.settings import Settings  # noqa: E402
 from tools.llm import LLMClient  # noqa: E402
 
 IN_CI = bool(os.environ.get("CI"))

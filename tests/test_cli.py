@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from core.reports import RunReport
+from core.settings import get_settings
 from newsdesk import cli
-from newsdesk.settings import get_settings
-from tests.conftest import HACK, SAMPLE
+from tests.conftest import HACK, REPO, SAMPLE
 
-REPORT_KEYS = {
-    "items",
-    "rejected",
-    "duplicates",
-    "related",
-    "unique",
-    "material",
-    "routine",
-    "degraded",
-    "llm_calls",
-    "llm_calls_on_duplicates",
-    "recommendations_out_of_bounds",
-    "items_per_minute",
-    "latency_ms",
-}
+
+def documented_report_keys() -> set[str]:
+    """The run report keys the README promises (its 'What `make run` shows' paragraph)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = re.search(r"writes a JSON\s+run\s+report", readme)
+    assert start is not None
+    paragraph = readme[start.start() :].split("\n\n")[0]
+    return set(re.findall(r"`([a-z_]+)`", paragraph))
+
+
+def test_the_readme_documents_the_run_report() -> None:
+    keys = documented_report_keys()
+    assert len(keys) >= 10
+    assert keys <= set(RunReport.model_fields)
 
 
 @pytest.fixture
@@ -69,31 +70,23 @@ def test_run_accounts_for_every_item_and_approvals_resume(
     source = mixed_source(env)
     report_path = env / "report.json"
     assert cli.main(["run", "--source", str(source), "--report", str(report_path), "--quiet"]) == 0
-    report = json.loads(report_path.read_text())
-    assert REPORT_KEYS <= set(report)
-    assert report["items"] == 45
-    assert report["items"] == (
-        report["rejected"] + report["duplicates"] + report["related"] + report["unique"]
-    )
-    assert report["rejected"] == 3
-    reasons = " | ".join(r["reason"] for r in report["rejections"])
+    report = RunReport.model_validate_json(report_path.read_text())
+    assert report.items == 45
+    assert report.items == report.rejected + report.duplicates + report.related + report.unique
+    assert report.rejected == 3
+    reasons = " | ".join(r.reason for r in report.rejections)
     assert "UTF-8" in reasons and "source" in reasons
-    assert report["duplicates"] > 0 and report["llm_calls_on_duplicates"] == 0
-    assert report["recommendations_out_of_bounds"] == 0
-    assert report["pending_approvals"] >= 1
-    assert set(report["latency_ms"]) == {
-        "unique_p50",
-        "unique_p95",
-        "duplicate_p50",
-        "duplicate_p95",
-    }
+    assert report.duplicates > 0 and report.llm_calls_on_duplicates == 0
+    assert report.recommendations_out_of_bounds == 0
+    assert report.pending_approvals >= 1
+    assert report.latency_ms.unique_p50 is not None and report.latency_ms.duplicate_p50 is not None
 
     from tools.db import Store
 
     store = Store(get_settings().resolved_database_url)
     huge = store.item_view("huge-1")
-    assert huge is not None and huge["truncated"] and len(huge["text"]) <= 8000
-    assert store.counts()["rejections"] == 3
+    assert huge is not None and huge.truncated and len(huge.text or "") <= 8000
+    assert store.counts().rejections == 3
     store.close()
 
     capsys.readouterr()
@@ -117,9 +110,9 @@ def test_run_accounts_for_every_item_and_approvals_resume(
 
     # Replaying the same file: every id is already known, nothing is analysed twice.
     assert cli.main(["run", "--source", str(source), "--report", str(report_path), "--quiet"]) == 0
-    again = json.loads(report_path.read_text())
-    assert again["unique"] == 0 and again["llm_calls"] == 0
-    assert again["duplicates"] == again["items"] - again["rejected"]
+    again = RunReport.model_validate_json(report_path.read_text())
+    assert again.unique == 0 and again.llm_calls == 0
+    assert again.duplicates == again.items - again.rejected
 
 
 def test_run_posts_to_slack_and_a_cli_decision_updates_the_message(

@@ -18,9 +18,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.orm import Session
 
-from graph.state import (
+from core.records import (
+    ApprovalSummary,
     Decision,
     DedupVerdict,
+    Impact,
     NewsItem,
     Recommendation,
     Sentiment,
@@ -28,7 +30,8 @@ from graph.state import (
     Urgency,
 )
 from tests.conftest import PG_URL
-from tools.db import Base, Run, Store
+from tools.db import MAX_EXCERPT_CHARS, Base, Store
+from tools.db.models import Run
 
 TABLES = {
     "items",
@@ -80,9 +83,32 @@ def decision(kind: str = "approve", user: str = "alice") -> Decision:
     return Decision.model_validate({"decision": kind, "user": user, "ts": T0})
 
 
+def summary(item_id: str, symbol: str = "BTC") -> ApprovalSummary:
+    return ApprovalSummary(
+        item_id=item_id,
+        headline=f"Headline {item_id}",
+        source="wire",
+        urgency=Urgency(level="high", score=0.8),
+        sentiment=Sentiment(label="bearish", score=-0.6, confidence=0.8),
+        impact=Impact(),
+        recommendations=[
+            Recommendation(
+                symbol=symbol,
+                widen_bps=12.0,
+                horizon_minutes=30,
+                move_probability=0.6,
+                confidence=0.7,
+                rationale="exchange hack",
+                policy_bps=12.0,
+            )
+        ],
+    )
+
+
 def add_pending(store: Store, item_id: str) -> None:
     store.save_item(news(item_id), f"h-{item_id}", None, UNIQUE)
-    assert store.create_approval(item_id, f"thread-{item_id}", T0 + timedelta(minutes=10), {})
+    expires = T0 + timedelta(minutes=10)
+    assert store.create_approval(item_id, f"thread-{item_id}", expires, summary(item_id))
 
 
 def test_migrate_from_empty(db_url: str) -> None:
@@ -122,12 +148,12 @@ def test_save_item_is_idempotent(store: Store) -> None:
     store.save_item(news("a"), "h1", None, related)
     view = store.item_view("a")
     assert view is not None
-    assert (view["verdict"], view["dedup_method"], view["similarity"]) == ("related", "window", 0.6)
-    assert view["story_id"] == sid  # a None story_id does not wipe the link
-    assert view["embedding_dim"] == 4  # a None embedding keeps the stored one
-    assert view["status"] == "received"
+    assert (view.verdict, view.dedup_method, view.similarity) == ("related", "window", 0.6)
+    assert view.story_id == sid  # a None story_id does not wipe the link
+    assert view.embedding_dim == 4  # a None embedding keeps the stored one
+    assert view.status == "received"
     counts = store.counts()
-    assert (counts["items"], counts["related"], counts["unique"]) == (1, 1, 0)
+    assert (counts.items, counts.related, counts.unique) == (1, 1, 0)
 
 
 def test_story_creation_and_linking(store: Store) -> None:
@@ -137,7 +163,7 @@ def test_story_creation_and_linking(store: Store) -> None:
     assert store.story_for("a") == sid
     story = store.story_view(sid)
     assert story is not None
-    assert (story["headline"], story["item_count"], story["duplicate_count"]) == (
+    assert (story.headline, story.item_count, story.duplicate_count) == (
         "Fed cuts rates",
         1,
         0,
@@ -155,10 +181,10 @@ def test_story_creation_and_linking(store: Store) -> None:
 
     story = store.story_view(sid)
     assert story is not None
-    assert (story["item_count"], story["duplicate_count"]) == (3, 1)
-    assert story["last_seen_at"] >= story["created_at"]
+    assert (story.item_count, story.duplicate_count) == (3, 1)
+    assert story.last_seen_at >= story.created_at
     assert store.story_for("c") == sid
-    assert store.counts()["stories"] == 1
+    assert store.counts().stories == 1
 
 
 def test_concurrent_links_all_count(store: Store) -> None:
@@ -175,7 +201,7 @@ def test_concurrent_links_all_count(store: Store) -> None:
         t.join()
     story = store.story_view(sid)
     assert story is not None
-    assert (story["item_count"], story["duplicate_count"]) == (9, 8)
+    assert (story.item_count, story.duplicate_count) == (9, 8)
 
 
 def test_indexed_embeddings(store: Store) -> None:
@@ -203,14 +229,17 @@ def test_indexed_embeddings(store: Store) -> None:
 def test_create_approval_is_idempotent(store: Store) -> None:
     store.save_item(news("a"), "h", None, UNIQUE)
     expires = T0 + timedelta(minutes=10)
-    assert store.create_approval("a", "thread-a", expires, {"symbols": ["BTC"]}) is True
-    assert store.create_approval("a", "thread-a", expires, {"symbols": ["ETH"]}) is False
+    assert store.create_approval("a", "thread-a", expires, summary("a", "BTC")) is True
+    assert store.create_approval("a", "thread-a", expires, summary("a", "ETH")) is False
     approval = store.get_approval("a")
     assert approval is not None and approval.pending
-    assert approval.summary == {"symbols": ["BTC"]}
+    assert approval.summary == summary("a", "BTC")
     assert store.get_approval_by_thread("thread-a") == approval
     assert store.list_approvals() == [approval]
-    assert store.counts()["approvals_pending"] == 1
+    assert store.counts().approvals["pending"] == 1
+    # Listed after its expiry, a story nobody decided reads as expired.
+    assert approval.status_at(expires - timedelta(seconds=1)) == "pending"
+    assert approval.status_at(expires + timedelta(minutes=40)) == "expired"
 
     store.set_approval_message("a", "C123", "1700000000.000100")
     approval = store.get_approval("a")
@@ -228,7 +257,7 @@ def test_decide_exactly_once(store: Store) -> None:
     assert not applied
     assert (approval.status, approval.decided_by) == ("approved", "alice")
     audit = store.decisions_for("a")
-    assert [(d["decision"], d["user"]) for d in audit] == [("approve", "alice")]
+    assert [(d.decision, d.user) for d in audit] == [("approve", "alice")]
     assert store.list_approvals() == []
     assert [a.item_id for a in store.list_approvals(None)] == ["a"]
 
@@ -262,7 +291,7 @@ def test_decide_race(store: Store) -> None:
         assert sorted(results.values()) == [False, True]
         winner = next(user for user, applied in results.items() if applied)
         audit = store.decisions_for(item_id)
-        assert [d["user"] for d in audit] == [winner]
+        assert [d.user for d in audit] == [winner]
         approval = store.get_approval(item_id)
         assert approval is not None and approval.decided_by == winner
 
@@ -274,11 +303,11 @@ def test_timestamps_are_tz_aware_utc(store: Store) -> None:
     )
     view = store.item_view("a")
     assert view is not None
-    assert view["published_at"] == "2025-03-01T12:00:00+00:00"
-    assert datetime.fromisoformat(view["received_at"]).utcoffset() == timedelta(0)
+    assert view.published_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    assert view.published_at.utcoffset() == view.received_at.utcoffset() == timedelta(0)
 
     expires = datetime(2025, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
-    store.create_approval("a", "t", expires, {})
+    store.create_approval("a", "t", expires, summary("a"))
     approval = store.get_approval("a")
     assert approval is not None
     assert approval.expires_at.tzinfo == UTC and approval.requested_at.tzinfo == UTC
@@ -287,13 +316,17 @@ def test_timestamps_are_tz_aware_utc(store: Store) -> None:
     approval = store.get_approval("a")
     assert approval is not None and approval.decided_at is not None
     assert approval.decided_at.tzinfo == UTC
-    assert store.decisions_for("a")[0]["ts"] == T0.isoformat()
+    assert store.decisions_for("a")[0].ts == T0
 
 
 def test_rejections_saved(store: Store) -> None:
     store.save_rejection("feed.jsonl", 3, "invalid json", "{oops")
     store.save_rejection("feed.jsonl", 9, "missing id", "x" * 10_000)
-    assert store.counts()["rejections"] == 2
+    assert store.counts().rejections == 2
+    first, second = store.rejections()
+    assert (first.line_no, first.reason, first.raw_excerpt) == (3, "invalid json", "{oops")
+    # A megabyte line is kept as an excerpt a human can read, not stored whole.
+    assert second.raw_excerpt == "x" * MAX_EXCERPT_CHARS
 
 
 def test_item_view_has_analysis_and_recommendations(store: Store) -> None:
@@ -342,16 +375,16 @@ def test_item_view_has_analysis_and_recommendations(store: Store) -> None:
 
     view = store.item_view("a")
     assert view is not None
-    assert view["status"] == "analysed" and view["degraded"] is False
-    analysis = view["analysis"]
-    assert analysis["route"] == "material" and analysis["llm_calls"] == 2
-    assert analysis["assets"] == [asset.model_dump(mode="json")]
-    assert Urgency.model_validate(analysis["urgency"]) == urgency
-    assert analysis["impact"] is None
-    assert analysis["timings_ms"] == {"urgency": 1.5}
-    assert [r["symbol"] for r in view["recommendations"]] == ["BTC"]
-    assert view["recommendations"][0]["widen_bps"] == 12.0
-    assert view["approval"] is None
+    assert view.status == "analysed" and view.degraded is False
+    analysis = view.analysis
+    assert analysis is not None
+    assert analysis.route == "material" and analysis.llm_calls == 2
+    assert analysis.assets == [asset]
+    assert analysis.urgency == urgency and analysis.sentiment == sentiment
+    assert analysis.impact is None
+    assert analysis.timings_ms == {"urgency": 1.5}
+    assert view.recommendations == [rec]
+    assert view.approval is None
 
     with pytest.raises(ValueError):
         store.set_item_status("a", "bogus")

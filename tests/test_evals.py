@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from evals.pairs_eval import evaluate_pairs
 from evals.report import compare_reports
 from evals.sentiment_eval import evaluate_sentiment
 from evals.tables import parse_label_map, read_rows, sentiment_label
-from newsdesk.settings import Settings
 
 PAIR_KEYS = {
     "n",
@@ -99,8 +99,8 @@ def test_compare_reports_lists_changes() -> None:
 def test_eval_cli_writes_a_report(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from core.settings import get_settings
     from newsdesk import cli
-    from newsdesk.settings import get_settings
 
     monkeypatch.setenv("NEWSDESK_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("NEWSDESK_LLM_PROVIDER", "none")

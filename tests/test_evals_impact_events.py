@@ -9,6 +9,8 @@ from typing import Any, cast
 
 import pytest
 
+from core.records import NewsItem
+from core.settings import Settings
 from evals.events_eval import evaluate_events, prf, score_events, split_positions
 from evals.impact_eval import (
     PriceSeries,
@@ -30,8 +32,6 @@ from evals.tagging_eval import (
 from evals.tagging_eval import preset_sources as tagging_presets
 from graph.deps import Deps
 from graph.nodes.urgency import make_urgency
-from graph.state import NewsItem
-from newsdesk.settings import Settings
 from tests.conftest import HACK
 from tools.catalog import AssetCatalog
 from tools.urgency_rules import tag_events
@@ -254,8 +254,8 @@ def test_tagging_on_real_tweets(shared_data: Path) -> None:
 
 
 def run_cli(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from core.settings import get_settings
     from newsdesk import cli
-    from newsdesk.settings import get_settings
 
     monkeypatch.setenv("NEWSDESK_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("NEWSDESK_LLM_PROVIDER", "none")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.settings import THRESHOLDS_FILE, Settings
 from evals.datasets import load_twitter_financial_news, twitter_split
 from evals.finetune_embeddings import calibrate_thresholds, similarities, train
 from evals.pair_data import (
@@ -21,9 +22,8 @@ from evals.pair_data import (
     write_pairs,
 )
 from evals.tables import read_rows
-from graph.deps import build_classifier
-from newsdesk.settings import Settings
-from tools.embeddings import THRESHOLDS_FILE, get_embedder
+from graph.deps import load_classifier
+from tools.embeddings import get_embedder
 from tools.sentiment_classifier import CLASSES
 from tools.sentiment_model import FineTunedSentiment, default_adapter_path, get_sentiment_model
 
@@ -63,7 +63,7 @@ def test_adapter_beats_the_regression_on_held_out_tweets(
     votes = sentiment_model.predict(texts)
     tuned_f1 = f1_score(gold, [v.label for v in votes], average="weighted")
 
-    regression = build_classifier(Settings(sentiment_classifier="embedding-logreg"))
+    regression = load_classifier(Settings(sentiment_classifier="embedding-logreg"))
     old_f1 = f1_score(
         gold,
         [v.label for v in regression.classify(texts, get_embedder().encode(texts))],
@@ -102,7 +102,7 @@ def test_missing_adapter_is_a_clear_error(tmp_path: Path) -> None:
 def test_regression_refuses_a_fine_tuned_embedding_space(tmp_path: Path) -> None:
     settings = Settings(sentiment_classifier="embedding-logreg", embedding_model=str(tmp_path))
     with pytest.raises(ValueError, match="base MiniLM"):
-        build_classifier(settings)
+        load_classifier(settings)
 
 
 # --- threshold calibration and pair data ----------------------------------------------------------

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from core.settings import get_settings
 from evals.html_report import load_reports, render, write_html
 from evals.report import compare_reports
 from newsdesk import cli
-from newsdesk.settings import get_settings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_SRC = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")

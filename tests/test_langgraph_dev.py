@@ -73,7 +73,7 @@ def test_langgraph_dev_runs_one_item(tmp_path: Path) -> None:
             thread["thread_id"],
             "news",
             input={
-                "raw": {
+                "item": {
                     "id": "studio-1",
                     "source": "x",
                     "author": "elonmusk",

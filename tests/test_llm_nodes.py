@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from core.records import NewsItem
+from core.settings import Settings
 from graph.deps import Deps
 from graph.nodes.sentiment import LLM_MAX_CONFIDENCE
-from graph.state import NewsItem
-from newsdesk.settings import Settings
 from tests.fake_llm import fake_llm
 from tests.test_nodes import analyse
 from tools.llm import LLMClient, LLMError
@@ -80,7 +80,7 @@ def test_hostile_llm_answer_is_clamped(make_deps: Callable[..., Deps]) -> None:
     assert doge.clamped and doge.llm_adjusted and len(doge.rationale) <= 500
     for rec in state["recommendations"]:
         asset = deps.catalog.get(rec.symbol)
-        assert asset is not None and within_bounds(rec, asset.vol_class, settings)
+        assert asset is not None and within_bounds(rec, asset.vol_class, settings.spread_bounds)
 
 
 def test_prompts_put_the_shared_prefix_first(make_deps: Callable[..., Deps]) -> None:
@@ -113,7 +113,9 @@ def test_real_local_llm_answers_in_schema(
     assert "llm" in state["sentiment"].votes
     for rec in state["recommendations"]:
         asset = deps.catalog.get(rec.symbol)
-        assert asset is not None and within_bounds(rec, asset.vol_class, deps.settings)
+        assert asset is not None and within_bounds(
+            rec, asset.vol_class, deps.settings.spread_bounds
+        )
 
 
 def test_llm_client_raises_llm_error_on_refused_connection(make_settings: Any) -> None:
@@ -124,7 +126,7 @@ def test_llm_client_raises_llm_error_on_refused_connection(make_settings: Any) -
         llm_base_url=f"http://127.0.0.1:{free_port()}/v1",
         llm_timeout_s=1.0,
     )
-    client = LLMClient(settings)
+    client = LLMClient(settings.llm_config)
     from graph.nodes.sentiment import SentimentAnswer
 
     with pytest.raises(LLMError):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.records import NewsItem, Sentiment, Urgency
 from graph.deps import Deps
 from graph.nodes.asset_tagging import make_asset_tagging
 from graph.nodes.dedup import after_dedup, make_dedup
@@ -18,7 +19,6 @@ from graph.nodes.normalize import make_normalize
 from graph.nodes.sentiment import make_sentiment
 from graph.nodes.spread_recommendation import make_spread_recommendation
 from graph.nodes.urgency import make_urgency
-from graph.state import NewsItem, Sentiment, Urgency
 from tests.fake_llm import fake_llm
 from tools.spread_policy import within_bounds
 
@@ -71,7 +71,7 @@ def test_normalize_strips_html_and_rejects_empty(deps: Deps) -> None:
     out = normalize({"item": item("n1", "Tariffs <b>now</b> &amp; forever<br/>")})
     assert out["item"].title == "Tariffs now & forever"
     assert "normalize" in out["timings_ms"]
-    rejected = normalize({"raw": {"id": "x", "source": "s", "published_at": "2025-01-01"}})
+    rejected = normalize({"item": {"id": "x", "source": "s", "published_at": "2025-01-01"}})
     assert rejected["item"] is None and "rejected" in rejected["errors"][0]
     html_only = normalize({"item": item("n2", "<a href='x'></a>")})
     assert html_only["item"] is None
@@ -112,7 +112,7 @@ def test_dedup_verdicts_on_real_headlines(deps: Deps) -> None:
     other = run_dedup(deps, item("d4", "Dogecoin rallies after Elon Musk tweet", minutes=7))
     assert other.verdict == "unique" and other.story_id != first.story_id
     story = deps.store.story_view(first.story_id)
-    assert story is not None and story["item_count"] == 3
+    assert story is not None and story.item_count == 3
 
 
 def test_dedup_gray_zone_links_to_story_and_routes_by_policy(
@@ -188,7 +188,7 @@ def test_dedup_rerun_keeps_the_first_verdict(deps: Deps) -> None:
     again = run_dedup(deps, item("x1", "Coinbase lists Solana meme coin after record volume"))
     assert again.verdict == "unique" and again.story_id == first.story_id
     story = deps.store.story_view(first.story_id)
-    assert story is not None and (story["item_count"], story["duplicate_count"]) == (1, 0)
+    assert story is not None and (story.item_count, story.duplicate_count) == (1, 0)
 
 
 def test_dedup_checks_historical_uniques_beyond_the_window(deps: Deps) -> None:
@@ -265,7 +265,9 @@ def test_spread_recommendations_are_bounded_and_explained(deps: Deps) -> None:
     assert "ETH" in by_symbol
     for rec in recs:
         asset = deps.catalog.get(rec.symbol)
-        assert asset is not None and within_bounds(rec, asset.vol_class, deps.settings)
+        assert asset is not None and within_bounds(
+            rec, asset.vol_class, deps.settings.spread_bounds
+        )
         assert rec.rationale and rec.horizon_minutes >= deps.settings.min_horizon_minutes
     # Spill-overs are widened less than the asset the news is about.
     assert max(r.widen_bps for r in recs) == by_symbol["ETH"].widen_bps
@@ -274,7 +276,7 @@ def test_spread_recommendations_are_bounded_and_explained(deps: Deps) -> None:
 
 
 def test_policy_core_never_exceeds_bounds(deps: Deps) -> None:
-    from graph.state import AssetImpact
+    from core.records import AssetImpact
     from tools.spread_policy import PolicyInputs, propose
 
     extreme = PolicyInputs(
@@ -283,6 +285,6 @@ def test_policy_core_never_exceeds_bounds(deps: Deps) -> None:
         urgency=Urgency(level="critical", score=1.0),
         sentiment=Sentiment(label="bearish", score=-1.0, confidence=1.0),
     )
-    rec = propose(extreme, deps.settings)
+    rec = propose(extreme, deps.settings.spread_bounds)
     assert rec.widen_bps == deps.settings.bps_cap("extreme")
     assert rec.move_probability <= 1 and rec.horizon_minutes <= deps.settings.max_horizon_minutes

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
 
-from newsdesk.settings import Settings
+from core.settings import Settings
 from serving.desk import Desk
 from serving.http_app import create_http_app
 from serving.slack_app import build_slack_app
@@ -194,8 +194,8 @@ def test_post_approve_resume_and_message_updated(
     assert not any(b.get("block_id") == "decision" for b in update["blocks"])
     assert len(app.desk.store.decisions_for("hack-1")) == 1
     overrides = app.desk.store.active_overrides()
-    assert {o["approver"] for o in overrides} == {APPROVER}
-    assert "ETH" in {o["asset"] for o in overrides}
+    assert {o.approver for o in overrides} == {APPROVER}
+    assert "ETH" in {o.asset for o in overrides}
 
     # Double click, or Slack retrying: the recorded decision is the answer, nothing changes.
     assert app.click("approve", "hack-1", APPROVER) == 200
@@ -325,7 +325,7 @@ def test_ingest_validates_each_item(desktop: Callable[..., Desktop]) -> None:
     assert app.desk.wait_idle(60)
     health = app.http.get("/healthz").json()
     assert health["ok"] and health["pending_approvals"] == 1
-    assert app.desk.store.counts()["rejections"] == 3
+    assert app.desk.store.counts().rejections == 3
 
 
 def test_adjusted_decision_is_clamped_and_published_on_nats(
@@ -369,7 +369,7 @@ def test_adjusted_decision_is_clamped_and_published_on_nats(
     try:
         app.ingest(HACK)
         pending = app.desk.store.get_approval("hack-1")
-        eth = next(r for r in pending.summary["recommendations"] if r["symbol"] == "ETH")
+        eth = next(r for r in pending.summary.recommendations if r.symbol == "ETH")
         result = app.desk.decide(
             "hack-1",
             "adjust",
@@ -377,9 +377,9 @@ def test_adjusted_decision_is_clamped_and_published_on_nats(
             adjustments={"ETH": {"bps": 10_000, "horizon_minutes": 15}},
         )
         assert result.outcome == "applied" and result.approval.status == "adjusted"
-        overrides = {o["asset"]: o for o in app.desk.store.active_overrides()}
+        overrides = {o.asset: o for o in app.desk.store.active_overrides()}
         cap = app.desk.settings.bps_cap(app.desk.deps.catalog.vol_class("ETH"))
-        assert overrides["ETH"]["bps"] == cap < 10_000 and cap >= eth["widen_bps"]
+        assert overrides["ETH"].bps == cap < 10_000 and cap >= eth.widen_bps
         assert done.wait(30), "no override arrived on NATS"
         assert {"ETH"} <= {m["asset"] for m in received}
     finally:
@@ -417,8 +417,8 @@ def test_adjust_via_the_modal_is_validated_against_the_bounds(
     assert "adjusted" in json.dumps(slack["wait_for"]("chat.update")[0]["blocks"])
     approval = wait_status(app.desk, "hack-1", "adjusted")
     assert approval.decided_by == APPROVER
-    eth = next(o for o in app.desk.store.active_overrides() if o["asset"] == "ETH")
-    assert eth["bps"] == 7.5
+    eth = next(o for o in app.desk.store.active_overrides() if o.asset == "ETH")
+    assert eth.bps == 7.5
 
 
 def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
@@ -469,7 +469,7 @@ def test_copies_update_a_counter_in_the_thread_and_feedback_is_stored(
         )
         assert submitted.status_code == 200
     stored = app.desk.store.feedback_for("hack-1")
-    assert [(f["user"], f["useful"], f["note"]) for f in stored] == [
+    assert [(f.user, f.useful, f.note) for f in stored] == [
         (APPROVER, False, "ETH moved less than 5 bps"),
         (OUTSIDER, True, ""),
     ]
@@ -509,7 +509,7 @@ def test_slack_unreachable_never_loses_the_story(desktop: Callable[..., Desktop]
     app.ingest(HACK)
     approval = app.desk.store.get_approval("hack-1")
     assert approval is not None and approval.pending and approval.message_ts is None
-    assert app.desk.store.counts()["rejections"] == 0
+    assert app.desk.store.counts().rejections == 0
     health = app.http.get("/healthz")
     assert health.status_code == 200 and health.json()["pending_approvals"] == 1
     # Deciding elsewhere still works while Slack is down.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.state import NewsItem
-from newsdesk.settings import Settings
-from tools.sources import ItemError, Rejection, parse_item, read_records, replay
+from core.records import NewsItem, Rejection
+from core.settings import Settings
+from tools.sources import ItemError, parse_item, read_records, replay
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "tools" / "data" / "sample_news.jsonl"
@@ -273,7 +273,9 @@ def test_realtime_replay_sleeps_capped_gaps() -> None:
         "2024-01-01T03:00:00Z",  # hours: capped
         "2024-01-01T03:00:01Z",  # 1 s
     )
-    rejection = Rejection("f.jsonl", 9, "malformed JSON", "{")
+    rejection = Rejection(
+        source_file="f.jsonl", line_no=9, reason="malformed JSON", raw_excerpt="{"
+    )
     slept: list[float] = []
     out = list(
         replay([rejection, *items], pace="realtime", speed=2.0, max_gap_s=5.0, sleep=slept.append)

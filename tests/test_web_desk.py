@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from newsdesk.settings import Settings
+from core.settings import Settings
 from serving.desk import Desk
 from serving.http_app import create_http_app
 from tests.conftest import HACK, free_port, skip_or_fail
@@ -97,7 +97,7 @@ def test_approve_a_story_on_the_web_desk(served_desk: tuple[Desk, str]) -> None:
 
     approval = desk.store.get_approval("hack-1")
     assert approval is not None and (approval.status, approval.decided_by) == ("approved", TRADER)
-    assert {o["approver"] for o in desk.store.active_overrides()} == {TRADER}
+    assert {o.approver for o in desk.store.active_overrides()} == {TRADER}
 
 
 def desk_item(raw: dict[str, Any]) -> Any:
@@ -132,8 +132,8 @@ def test_web_decisions_check_the_approver_and_the_bounds(
         assert ok.status_code == 200 and ok.json()["status"] == "adjusted"
         again = http.post("/api/approvals/hack-1/approve", json={"user": TRADER})
         assert again.status_code == 409 and again.json()["outcome"] == "already_decided"
-        eth = next(o for o in desk.store.active_overrides() if o["asset"] == "ETH")
-        assert eth["bps"] == 4.5
+        eth = next(o for o in desk.store.active_overrides() if o.asset == "ETH")
+        assert eth.bps == 4.5
         feed = http.get("/api/feed").json()
         assert feed[0]["item_id"] == "hack-1" and feed[0]["route"] == "material"
     finally:

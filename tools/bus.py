@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Protocol
+from typing import Protocol
+
+from core.views import OverrideView
 
 log = logging.getLogger("newsdesk.bus")
 
 
 class OverridePublisher(Protocol):
-    def publish_overrides(self, overrides: list[dict[str, Any]]) -> None: ...
+    def publish_overrides(self, overrides: list[OverrideView]) -> None: ...
 
 
 class NoPublisher:
-    def publish_overrides(self, overrides: list[dict[str, Any]]) -> None:
+    def publish_overrides(self, overrides: list[OverrideView]) -> None:
         return None
 
 
@@ -29,7 +31,7 @@ class NatsPublisher:
         self.subject = subject
         self.timeout_s = timeout_s
 
-    def publish_overrides(self, overrides: list[dict[str, Any]]) -> None:
+    def publish_overrides(self, overrides: list[OverrideView]) -> None:
         if not overrides:
             return
         try:
@@ -38,13 +40,13 @@ class NatsPublisher:
         except Exception as exc:  # the override is stored; only the notification failed
             log.error("could not publish %d override(s) to %s: %s", len(overrides), self.url, exc)
 
-    async def _publish(self, overrides: list[dict[str, Any]]) -> None:
+    async def _publish(self, overrides: list[OverrideView]) -> None:
         import nats
 
         connection = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=0)
         try:
             for override in overrides:
-                await connection.publish(self.subject, json.dumps(override).encode())
+                await connection.publish(self.subject, json.dumps(override.as_dict()).encode())
             await connection.flush()
         finally:
             await connection.close()

@@ -9,20 +9,29 @@ from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
 
-from graph import state as graph_state
+from core import records
+
+RECORDS_MODULE = "core.records"
+# Where the records lived before core.records: checkpoints written then name this module, which
+# still exports them.
+LEGACY_RECORDS_MODULE = "graph.state"
 
 
 def state_serializer() -> JsonPlusSerializer:
-    """A serializer that may rebuild the graph's own Pydantic records, and nothing else."""
-    records = [
-        ("graph.state", name)
-        for name, value in vars(graph_state).items()
+    """A serializer that may rebuild the desk's own Pydantic records, and nothing else."""
+    names = [
+        name
+        for name, value in vars(records).items()
         if isinstance(value, type)
-        and issubclass(value, graph_state.BaseModel)
-        and value.__module__ == "graph.state"
+        and issubclass(value, BaseModel)
+        and value.__module__ == RECORDS_MODULE
     ]
-    return JsonPlusSerializer(allowed_msgpack_modules=records)
+    allowed = [
+        (module, name) for module in (RECORDS_MODULE, LEGACY_RECORDS_MODULE) for name in names
+    ]
+    return JsonPlusSerializer(allowed_msgpack_modules=allowed)
 
 
 def _psycopg_url(url: str) -> str:

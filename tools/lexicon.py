@@ -10,7 +10,7 @@ import math
 import re
 from functools import lru_cache
 
-from graph.state import SentimentLabel, SentimentVote
+from core.records import SentimentLabel, SentimentVote
 
 # Single words are inflected automatically (surge → surges, surged, surging); phrases are not,
 # so list their variants explicitly. Longer matches win over shorter ones ("rate cut" over "cut").

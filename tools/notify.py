@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
-from tools.db import ApprovalView
+from core.records import ApprovalSummary
+from core.views import ApprovalView
 
 log = logging.getLogger("newsdesk.notify")
 
 
 class Notifier(Protocol):
-    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
+    def post_for_approval(self, item_id: str, summary: ApprovalSummary) -> tuple[str, str] | None:
         """Announce a story awaiting a decision; return (channel, message id) when posted.
 
         The caller posts only while the approval has no stored message id, so a node re-run on
@@ -30,8 +31,8 @@ class Notifier(Protocol):
 class LogNotifier:
     """The no-Slack default: the story waits in the approvals table (`newsdesk approvals`)."""
 
-    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
-        log.info("awaiting approval: %s %s", item_id, summary.get("headline", ""))
+    def post_for_approval(self, item_id: str, summary: ApprovalSummary) -> tuple[str, str] | None:
+        log.info("awaiting approval: %s %s", item_id, summary.headline)
         return None
 
     def update_copies(self, approval: ApprovalView, copies: int) -> str | None:

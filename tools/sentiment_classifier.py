@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from graph.state import SentimentLabel, SentimentVote
+from core.records import SentimentLabel, SentimentVote
 
 CLASSES: tuple[SentimentLabel, ...] = ("bearish", "neutral", "bullish")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from graph.state import SentimentVote
+from core.records import SentimentVote
 from tools.adapted_minilm import AdaptedMiniLM
 from tools.sentiment_classifier import CLASSES, votes_from_probabilities
 

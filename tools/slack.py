@@ -8,7 +8,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tools.db import ApprovalView
+from core.records import ApprovalSummary
+from core.views import ApprovalView
 from tools.spread_policy import adjustment_error
 
 log = logging.getLogger("newsdesk.slack")
@@ -25,36 +26,32 @@ def _escape(value: object) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def story_blocks(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def story_blocks(summary: ApprovalSummary) -> list[dict[str, Any]]:
     """Everything a trader needs to decide, in the order they read it."""
-    sentiment = summary.get("sentiment", {})
-    urgency = summary.get("urgency", {})
-    impact = summary.get("impact", {})
+    sentiment, urgency, impact = summary.sentiment, summary.urgency, summary.impact
     votes = ", ".join(
-        f"{name} {vote['label']} {vote['score']:+.2f}"
-        for name, vote in sorted(sentiment.get("votes", {}).items())
+        f"{name} {vote.label} {vote.score:+.2f}" for name, vote in sorted(sentiment.votes.items())
     )
-    direct = ", ".join(a["symbol"] for a in impact.get("direct", [])) or "none named"
+    direct = ", ".join(a.symbol for a in impact.direct) or "none named"
     knock_on = ", ".join(
-        f"{a['symbol']} ({a['relation']} {a.get('via') or ''})".replace(" )", ")")
-        for a in impact.get("spillover", [])
+        f"{a.symbol} ({a.relation} {a.via or ''})".replace(" )", ")") for a in impact.spillover
     )
-    recs = summary.get("recommendations", [])
+    recs = summary.recommendations
     lines = [
-        f"*{r['symbol']}* widen {r['widen_bps']:.1f} bps for {r['horizon_minutes']} min "
-        f"(move p {r['move_probability']:.2f}, conf {r['confidence']:.2f})"
+        f"*{r.symbol}* widen {r.widen_bps:.1f} bps for {r.horizon_minutes} min "
+        f"(move p {r.move_probability:.2f}, conf {r.confidence:.2f})"
         for r in recs[:MAX_RECS_SHOWN]
     ]
     if len(recs) > MAX_RECS_SHOWN:
         lines.append(f"... and {len(recs) - MAX_RECS_SHOWN} more")
-    byline = " · ".join(_escape(p) for p in (summary.get("source"), summary.get("author")) if p)
+    byline = " · ".join(_escape(p) for p in (summary.source, summary.author) if p)
     blocks = [
-        _text(f"*{_escape(summary.get('headline', ''))}*\n{byline}"),
+        _text(f"*{_escape(summary.headline)}*\n{byline}"),
         _text(
             f"*Assets:* {_escape(direct)}\n"
-            f"*Urgency:* {urgency.get('level', '?')} ({urgency.get('score', 0):.2f})\n"
-            f"*Sentiment:* {sentiment.get('label', '?')} {sentiment.get('score', 0):+.2f}, "
-            f"confidence {sentiment.get('confidence', 0):.2f} — votes: {votes or 'none'}"
+            f"*Urgency:* {urgency.level} ({urgency.score:.2f})\n"
+            f"*Sentiment:* {sentiment.label} {sentiment.score:+.2f}, "
+            f"confidence {sentiment.confidence:.2f} — votes: {votes or 'none'}"
             + (f"\n*Knock-on:* {_escape(knock_on)}" if knock_on else "")
         ),
         _text("*Recommendation*\n" + ("\n".join(lines) or "no widening")),
@@ -63,10 +60,10 @@ def story_blocks(summary: dict[str, Any]) -> list[dict[str, Any]]:
         blocks.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": _escape(recs[0]["rationale"])[:2900]}],
+                "elements": [{"type": "mrkdwn", "text": _escape(recs[0].rationale)[:2900]}],
             }
         )
-    if summary.get("degraded"):
+    if summary.degraded:
         blocks.append(
             {
                 "type": "context",
@@ -74,7 +71,7 @@ def story_blocks(summary: dict[str, Any]) -> list[dict[str, Any]]:
                     {
                         "type": "mrkdwn",
                         "text": ":warning: degraded: non-LLM fallback used for "
-                        + ", ".join(summary["degraded"]),
+                        + ", ".join(summary.degraded),
                     }
                 ],
             }
@@ -103,7 +100,7 @@ def feedback_block(item_id: str) -> dict[str, Any]:
     }
 
 
-def approval_blocks(item_id: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+def approval_blocks(item_id: str, summary: ApprovalSummary) -> list[dict[str, Any]]:
     buttons = [
         {
             "type": "button",
@@ -160,11 +157,11 @@ class SlackNotifier:
         self.client = client
         self.channel = channel
 
-    def post_for_approval(self, item_id: str, summary: dict[str, Any]) -> tuple[str, str] | None:
+    def post_for_approval(self, item_id: str, summary: ApprovalSummary) -> tuple[str, str] | None:
         try:
             response = self.client.chat_postMessage(
                 channel=self.channel,
-                text=_escape(f"Approval needed: {summary.get('headline', item_id)}"[:300]),
+                text=_escape(f"Approval needed: {summary.headline or item_id}"[:300]),
                 blocks=approval_blocks(item_id, summary),
             )
         except (SlackApiError, OSError) as exc:  # an API error, or Slack unreachable
@@ -206,12 +203,12 @@ MAX_ADJUSTABLE = 8
 
 
 def adjust_modal(
-    item_id: str, summary: dict[str, Any], bounds: dict[str, tuple[float, int, int]]
+    item_id: str, summary: ApprovalSummary, bounds: dict[str, tuple[float, int, int]]
 ) -> dict[str, Any]:
     """A modal to edit bps and horizon per asset; bounds[symbol] = (max bps, min h, max h)."""
-    blocks: list[dict[str, Any]] = [_text(f"*{_escape(summary.get('headline', ''))}*")]
-    for rec in summary.get("recommendations", [])[:MAX_ADJUSTABLE]:
-        symbol = rec["symbol"]
+    blocks: list[dict[str, Any]] = [_text(f"*{_escape(summary.headline)}*")]
+    for rec in summary.recommendations[:MAX_ADJUSTABLE]:
+        symbol = rec.symbol
         max_bps, min_h, max_h = bounds[symbol]
         blocks += [
             {
@@ -222,7 +219,7 @@ def adjust_modal(
                     "type": "number_input",
                     "action_id": "value",
                     "is_decimal_allowed": True,
-                    "initial_value": f"{rec['widen_bps']:g}",
+                    "initial_value": f"{rec.widen_bps:g}",
                     "min_value": "0",
                     "max_value": f"{max_bps:g}",
                 },
@@ -235,7 +232,7 @@ def adjust_modal(
                     "type": "number_input",
                     "action_id": "value",
                     "is_decimal_allowed": False,
-                    "initial_value": str(rec["horizon_minutes"]),
+                    "initial_value": str(rec.horizon_minutes),
                     "min_value": str(min_h),
                     "max_value": str(max_h),
                 },

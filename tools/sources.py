@@ -12,14 +12,13 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from graph.state import NewsItem
+from core.records import NewsItem, Rejection
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json-lines"})
 CSV_SUFFIXES = frozenset({".csv"})
@@ -33,16 +32,6 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # Dates outside this range are typos or attacks, and break time arithmetic (window +/- a day).
 _YEARS = range(1970, 2101)
 _BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A record that could not become a NewsItem, kept so that nothing is dropped silently."""
-
-    source_file: str
-    line_no: int
-    reason: str
-    raw_excerpt: str
 
 
 class ItemError(ValueError):
@@ -161,7 +150,9 @@ def _read_jsonl(
             continue
         result = _parse_json_line(raw, max_text_chars, max_line_bytes)
         if isinstance(result, str):
-            result = Rejection(source_file, line_no, result, _excerpt(raw))
+            result = Rejection(
+                source_file=source_file, line_no=line_no, reason=result, raw_excerpt=_excerpt(raw)
+            )
         records.append(result)
     return records
 
@@ -200,7 +191,14 @@ def _read_csv(
             return []
     except csv.Error as exc:
         raw = physical_lines[0]
-        return [Rejection(source_file, 1, f"malformed CSV header: {exc}", _excerpt(raw))]
+        return [
+            Rejection(
+                source_file=source_file,
+                line_no=1,
+                reason=f"malformed CSV header: {exc}",
+                raw_excerpt=_excerpt(raw),
+            )
+        ]
 
     records: list[Record] = []
     end_line = reader.line_num
@@ -226,7 +224,14 @@ def _read_csv(
                 continue
             except ItemError as exc:
                 reason = exc.reason
-        records.append(Rejection(source_file, start_line, reason, _excerpt(raw)))
+        records.append(
+            Rejection(
+                source_file=source_file,
+                line_no=start_line,
+                reason=reason,
+                raw_excerpt=_excerpt(raw),
+            )
+        )
     return records
 
 

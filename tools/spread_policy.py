@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph.state import AssetImpact, Recommendation, Sentiment, Urgency
-from newsdesk.settings import Settings
+from core.records import AssetImpact, Recommendation, Sentiment, Urgency
+from core.settings import SpreadBounds
 
 UNCERTAIN_MOVE_FLOOR = 0.3
 
@@ -30,10 +30,10 @@ def intensity(inputs: PolicyInputs) -> float:
     return inputs.urgency.score * magnitude * confidence * inputs.impact.strength
 
 
-def propose(inputs: PolicyInputs, settings: Settings) -> Recommendation:
+def propose(inputs: PolicyInputs, bounds: SpreadBounds) -> Recommendation:
     level = intensity(inputs)
-    bps = settings.bps_cap(inputs.vol_class) * level
-    horizon = settings.default_horizon_minutes * (0.5 + inputs.urgency.score)
+    bps = bounds.bps_cap(inputs.vol_class) * level
+    horizon = bounds.default_horizon_minutes * (0.5 + inputs.urgency.score)
     impact = inputs.impact
     rationale = (
         f"{inputs.urgency.level} urgency ({inputs.urgency.score:.2f}) x "
@@ -54,7 +54,7 @@ def propose(inputs: PolicyInputs, settings: Settings) -> Recommendation:
             clamped=False,
         ),
         inputs.vol_class,
-        settings,
+        bounds,
     )
 
 
@@ -64,14 +64,12 @@ def _bounded(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
-def clamp(rec: Recommendation, vol_class: str, settings: Settings) -> Recommendation:
+def clamp(rec: Recommendation, vol_class: str, bounds: SpreadBounds) -> Recommendation:
     """Force a recommendation inside the configured bounds and say whether that bit."""
-    cap = settings.bps_cap(vol_class)
+    cap = bounds.bps_cap(vol_class)
     bps = round(_bounded(float(rec.widen_bps), 0.0, cap), 2)
     horizon = int(
-        _bounded(
-            float(rec.horizon_minutes), settings.min_horizon_minutes, settings.max_horizon_minutes
-        )
+        _bounded(float(rec.horizon_minutes), bounds.min_horizon_minutes, bounds.max_horizon_minutes)
     )
     clamped = rec.clamped or bps != round(float(rec.widen_bps), 2) or horizon != rec.horizon_minutes
     return Recommendation(
@@ -87,10 +85,10 @@ def clamp(rec: Recommendation, vol_class: str, settings: Settings) -> Recommenda
     )
 
 
-def within_bounds(rec: Recommendation, vol_class: str, settings: Settings) -> bool:
+def within_bounds(rec: Recommendation, vol_class: str, bounds: SpreadBounds) -> bool:
     return (
-        0 <= rec.widen_bps <= settings.bps_cap(vol_class)
-        and settings.min_horizon_minutes <= rec.horizon_minutes <= settings.max_horizon_minutes
+        0 <= rec.widen_bps <= bounds.bps_cap(vol_class)
+        and bounds.min_horizon_minutes <= rec.horizon_minutes <= bounds.max_horizon_minutes
         and 0 <= rec.move_probability <= 1
     )
 

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from graph.state import NewsItem, UrgencyLevel
+from core.records import NewsItem, UrgencyLevel
 
 # (level score, patterns). Word-bounded, case-insensitive; the first matching tier wins.
 _TIERS: list[tuple[float, str, tuple[str, ...]]] = [

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from core.records import Decision, Recommendation
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, timed
-from graph.state import Decision, NewsState, Recommendation
+from graph.state import NewsState
 from tools.spread_policy import clamp
 
 
 def approval_decision(deps: Deps, item_id: str, decision: Decision) -> Decision:
     """The decision that was recorded (on a re-run or a lost race it may not be this one)."""
     recorded = deps.store.decisions_for(item_id)
-    return Decision.model_validate(recorded[0]) if recorded else decision
+    return recorded[0] if recorded else decision
 
 
 def adjusted_recommendations(
@@ -40,7 +41,7 @@ def adjusted_recommendations(
                     }
                 ),
                 deps.catalog.vol_class(rec.symbol),
-                deps.settings,
+                deps.settings.spread_bounds,
             )
         )
     return final
@@ -54,7 +55,7 @@ def make_apply(deps: Deps) -> NodeFn:
         current = deps.store.get_approval(item_id)
         # Expiry is judged on this server's clock when the decision arrives; the decision's own
         # timestamp comes from the caller and could be backdated.
-        received = datetime.now(UTC)
+        received = deps.clock()
         if current is not None and decision.decision != "expired" and received > current.expires_at:
             decision = Decision(
                 decision="expired",

@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.records import TaggedAsset
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import NewsState, TaggedAsset
+from graph.state import NewsState
 from tools.catalog import Asset
 
 # An LLM-only tag is a weaker signal than a literal mention.

@@ -6,14 +6,16 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from core.records import Decision
 from graph.nodes._common import NodeFn
 from graph.nodes.notify import approval_summary
-from graph.state import Decision, NewsState
+from graph.state import NewsState
 
 
 def make_await_approval() -> NodeFn:
     def await_approval(state: NewsState) -> dict[str, Any]:
-        answer = interrupt(approval_summary(state))
+        # Studio and the SDK show the interrupt's value as JSON.
+        answer = interrupt(approval_summary(state).model_dump(mode="json"))
         # A malformed resume value raises here and the thread stays interrupted: nothing applied.
         return {"decision": Decision.model_validate(answer)}
 

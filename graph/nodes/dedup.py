@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from core.records import DedupVerdict, NewsItem
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import DedupVerdict, NewsItem, NewsState
+from graph.state import NewsState
 from tools.llm import fence
 from tools.news_index import Neighbor
 from tools.pair_verifier import material_difference
@@ -70,8 +71,8 @@ def make_dedup(deps: Deps) -> NodeFn:
         )
 
     def earlier_text(neighbor: Neighbor) -> str:
-        earlier = deps.store.item_view(neighbor.item_id) or {}
-        return " ".join(filter(None, [earlier.get("title"), earlier.get("text")]))
+        earlier = deps.store.item_view(neighbor.item_id)
+        return "" if earlier is None else " ".join(filter(None, [earlier.title, earlier.text]))
 
     def ask_same_event(item: NewsItem, neighbor: Neighbor) -> tuple[bool, dict[str, Any]]:
         """True when the LLM thinks both items report one event, or cannot tell.

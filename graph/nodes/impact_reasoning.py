@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.records import AssetImpact, Direction, Impact
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import AssetImpact, Direction, Impact, NewsState
+from graph.state import NewsState
 
 MIN_SPILLOVER_STRENGTH = 0.2
 MAX_SPILLOVERS = 8

@@ -6,11 +6,13 @@ records the reason from `errors`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from core.records import NewsItem
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, timed
-from graph.state import NewsItem, NewsState
+from graph.state import NewsState
 from tools.sources import ItemError, parse_item
 from tools.text import clean_text
 
@@ -21,9 +23,10 @@ def make_normalize(deps: Deps) -> NodeFn:
     @timed("normalize")
     def normalize(state: NewsState) -> dict[str, Any]:
         item = state.get("item")
-        if item is None:
+        if not isinstance(item, NewsItem):
+            # JSON input (Studio, the SDK) arrives as a mapping: validated like a source line.
             try:
-                item = parse_item(state.get("raw") or {}, max_chars)
+                item = parse_item(item if isinstance(item, Mapping) else {}, max_chars)
             except ItemError as exc:
                 return {"item": None, "errors": [f"normalize: rejected: {exc}"]}
         cleaned: dict[str, Any] = {

@@ -6,36 +6,32 @@ resumes, and a restart must never open a second approval or post a second messag
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from langgraph.config import get_config
 
+from core.records import ApprovalSummary
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, timed
 from graph.nodes.record import persist_analysis
-from graph.state import NewsState
+from graph.state import NewsState, thread_id_for
 
 
-def thread_id_for(item_id: str) -> str:
-    """The checkpoint thread of an item: derived, so any worker can find it from the id."""
-    return f"news-{item_id}"
-
-
-def approval_summary(state: NewsState) -> dict[str, Any]:
+def approval_summary(state: NewsState) -> ApprovalSummary:
     item = state["item"]
-    return {
-        "item_id": item.id,
-        "headline": (item.title or item.text or "")[:300],
-        "source": item.source,
-        "author": item.author,
-        "url": item.url,
-        "urgency": state["urgency"].model_dump(mode="json"),
-        "sentiment": state["sentiment"].model_dump(mode="json"),
-        "impact": state["impact"].model_dump(mode="json"),
-        "recommendations": [r.model_dump(mode="json") for r in state["recommendations"]],
-        "degraded": sorted(set(state.get("degraded", []))),
-    }
+    return ApprovalSummary(
+        item_id=item.id,
+        headline=(item.title or item.text or "")[:300],
+        source=item.source,
+        author=item.author,
+        url=item.url,
+        urgency=state["urgency"],
+        sentiment=state["sentiment"],
+        impact=state["impact"],
+        recommendations=state["recommendations"],
+        degraded=sorted(set(state.get("degraded", []))),
+    )
 
 
 def make_notify(deps: Deps) -> NodeFn:
@@ -44,7 +40,7 @@ def make_notify(deps: Deps) -> NodeFn:
         persist_analysis(deps, state)
         item_id = state["item"].id
         summary = approval_summary(state)
-        expires = datetime.now(UTC) + timedelta(minutes=deps.settings.approval_expiry_minutes)
+        expires = deps.clock() + timedelta(minutes=deps.settings.approval_expiry_minutes)
         # The thread actually running (Studio picks its own ids), so a decision resumes it.
         thread_id = get_config().get("configurable", {}).get("thread_id") or thread_id_for(item_id)
         created = deps.store.create_approval(item_id, str(thread_id), expires, summary)

@@ -19,7 +19,7 @@ def make_record_duplicate(deps: Deps) -> NodeFn:
         story = deps.store.story_view(story_id) if approval is not None else None
         if approval is not None and story is not None:
             # A copy of a story a trader already sees: count it in that thread, never re-post.
-            posted = deps.notifier.update_copies(approval, story["item_count"] - 1)
+            posted = deps.notifier.update_copies(approval, story.item_count - 1)
             if posted is not None:
                 deps.store.set_copies_message(approval.item_id, posted)
         return {}

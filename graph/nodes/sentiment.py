@@ -8,9 +8,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from core.records import SentimentVote
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import NewsState, SentimentVote
+from graph.state import NewsState
 from tools.ensemble import combine, label_for
 
 # The trained classifier is the strongest member on the CPU default; the 135M LLM the weakest.

@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.records import Recommendation
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import NewsState, Recommendation
+from graph.state import NewsState
 from tools.spread_policy import PolicyInputs, clamp, propose
 
 # A one-sentence rationale per symbol costs ~30 tokens; the largest few fit the answer budget
@@ -33,6 +34,7 @@ class SpreadAnswer(BaseModel):
 
 def make_spread_recommendation(deps: Deps) -> NodeFn:
     settings = deps.settings
+    bounds = settings.spread_bounds
 
     @timed("spread_recommendation")
     def spread_recommendation(state: NewsState) -> dict[str, Any]:
@@ -44,7 +46,7 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
                     state["urgency"],
                     state["sentiment"],
                 ),
-                settings,
+                bounds,
             )
             for impact in state["impact"].all()
         ]
@@ -97,7 +99,7 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
                         }
                     ),
                     deps.catalog.vol_class(rec.symbol),
-                    settings,
+                    bounds,
                 )
             )
         return adjusted

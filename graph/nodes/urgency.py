@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from core.records import Urgency
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import NewsState, Urgency
+from graph.state import NewsState
 from tools.urgency_rules import level_for, rule_urgency, tag_events
 
 LEVEL_SCORES = {"low": 0.2, "medium": 0.45, "high": 0.7, "critical": 0.9}

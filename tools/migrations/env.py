@@ -24,7 +24,7 @@ def database_url() -> str:
     if url:
         return url
     # The CLI without a URL in alembic.ini works on the configured database.
-    from newsdesk.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().resolved_database_url
 

@@ -4,43 +4,36 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from graph.deps import Deps
-from graph.nodes.notify import thread_id_for
-from graph.state import Decision, NewsItem
-from newsdesk.settings import Settings
-from serving.llama_server import LlamaServer
-from tools.sources import Rejection
+from core.records import Decision, NewsItem, Rejection
+from core.reports import (
+    LatencyPercentiles,
+    MaterialStory,
+    Outcome,
+    RejectedItem,
+    RunReport,
+    RunSettings,
+    TokenCount,
+)
+from core.settings import Settings
+from graph.deps import Deps, build_deps
+from graph.news_graph import build_news_graph
+from graph.state import thread_id_for
+from tools.checkpoints import open_checkpointer
+from tools.llm import LLMClient
 from tools.spread_policy import within_bounds
 
 log = logging.getLogger("newsdesk.run")
-
-
-@dataclass
-class Outcome:
-    item_id: str
-    verdict: str  # rejected | duplicate | related | unique
-    route: str | None = None
-    degraded: bool = False
-    llm_calls: int = 0
-    latency_ms: float = 0.0
-    headline: str = ""
-    recommendations: list[dict[str, Any]] = field(default_factory=list)
-    urgency: str | None = None
-    sentiment: str | None = None
-    pending_approval: bool = False
-    out_of_bounds: int = 0
-    reason: str = ""
 
 
 def graph_config(item_id: str) -> dict[str, Any]:
@@ -99,7 +92,9 @@ class Runner:
             return Outcome(item_id=item.id, verdict="rejected", reason=reason, latency_ms=latency)
         recs = state.get("recommendations", [])
         out_of_bounds = sum(
-            not within_bounds(r, self.deps.catalog.vol_class(r.symbol), self.deps.settings)
+            not within_bounds(
+                r, self.deps.catalog.vol_class(r.symbol), self.deps.settings.spread_bounds
+            )
             for r in recs
         )
         return Outcome(
@@ -110,7 +105,7 @@ class Runner:
             llm_calls=calls,
             latency_ms=latency,
             headline=(item.title or item.text or "")[:140],
-            recommendations=[r.model_dump(mode="json") for r in recs],
+            recommendations=recs,
             urgency=state["urgency"].level if state.get("urgency") else None,
             sentiment=state["sentiment"].label if state.get("sentiment") else None,
             pending_approval="__interrupt__" in state,
@@ -131,13 +126,34 @@ class Runner:
         )
 
 
+@contextmanager
+def open_runner(
+    settings: Settings,
+    *,
+    llm: LLMClient | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> Iterator[Runner]:
+    """The desk's news graph, ready to run: its deps, its checkpointer and the compiled graph.
+
+    The checkpointer is the configured one (SQLite or PostgreSQL) unless one is given (an
+    eval's in-memory saver); the store and the checkpointer are closed on exit.
+    """
+    deps = build_deps(settings, llm=llm)
+    try:
+        if checkpointer is not None:
+            yield Runner(deps, build_news_graph(deps, checkpointer))
+            return
+        with open_checkpointer(settings.resolved_checkpoint_url) as saver:
+            yield Runner(deps, build_news_graph(deps, saver))
+    finally:
+        deps.store.close()
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
-def build_report(
-    outcomes: list[Outcome], elapsed_s: float, source: str, deps: Deps
-) -> dict[str, Any]:
+def build_report(outcomes: list[Outcome], elapsed_s: float, source: str, deps: Deps) -> RunReport:
     by = {
         v: [o for o in outcomes if o.verdict == v]
         for v in ("rejected", "duplicate", "related", "unique")
@@ -146,95 +162,67 @@ def build_report(
     analysed = [o for o in outcomes if o.route is not None]
     material = [o for o in analysed if o.route == "material"]
     usage = deps.llm.usage if deps.llm else None
-    top = sorted(
-        material, key=lambda o: -max((r["widen_bps"] for r in o.recommendations), default=0)
-    )[:10]
-    return {
-        "source": source,
-        "finished_at": datetime.now(UTC).isoformat(),
-        "items": len(outcomes),
-        "rejected": len(by["rejected"]),
-        "duplicates": len(by["duplicate"]),
-        "related": len(by["related"]),
-        "unique": len(by["unique"]),
-        "analysed": len(analysed),
-        "material": len(material),
-        "routine": len(analysed) - len(material),
-        "pending_approvals": sum(o.pending_approval for o in outcomes),
-        "degraded": sum(o.degraded for o in outcomes),
-        "llm_calls": sum(o.llm_calls for o in outcomes),
-        "llm_calls_on_duplicates": sum(o.llm_calls for o in by["duplicate"]),
-        "llm_failures": usage.failures if usage else 0,
-        "llm_tokens": {"input": usage.input_tokens, "output": usage.output_tokens}
+    top = sorted(material, key=lambda o: -max((r.widen_bps for r in o.recommendations), default=0))[
+        :10
+    ]
+    settings = deps.settings
+    return RunReport(
+        source=source,
+        finished_at=datetime.now(UTC).isoformat(),
+        items=len(outcomes),
+        rejected=len(by["rejected"]),
+        duplicates=len(by["duplicate"]),
+        related=len(by["related"]),
+        unique=len(by["unique"]),
+        analysed=len(analysed),
+        material=len(material),
+        routine=len(analysed) - len(material),
+        pending_approvals=sum(o.pending_approval for o in outcomes),
+        degraded=sum(o.degraded for o in outcomes),
+        llm_calls=sum(o.llm_calls for o in outcomes),
+        llm_calls_on_duplicates=sum(o.llm_calls for o in by["duplicate"]),
+        llm_failures=usage.failures if usage else 0,
+        llm_tokens=TokenCount(input=usage.input_tokens, output=usage.output_tokens)
         if usage
-        else {"input": 0, "output": 0},
-        "recommendations": sum(len(o.recommendations) for o in outcomes),
-        "recommendations_out_of_bounds": sum(o.out_of_bounds for o in outcomes),
-        "elapsed_s": round(elapsed_s, 2),
-        "items_per_minute": round(len(outcomes) / (elapsed_s / 60), 1) if elapsed_s else None,
-        "latency_ms": {
-            "unique_p50": _percentile([o.latency_ms for o in by["unique"]], 50),
-            "unique_p95": _percentile([o.latency_ms for o in by["unique"]], 95),
-            "duplicate_p50": _percentile([o.latency_ms for o in by["duplicate"]], 50),
-            "duplicate_p95": _percentile([o.latency_ms for o in by["duplicate"]], 95),
-        },
-        "rejections": [{"item": o.item_id, "reason": o.reason} for o in by["rejected"]][:50],
-        "top_material": [
-            {
-                "item_id": o.item_id,
-                "headline": o.headline,
-                "urgency": o.urgency,
-                "sentiment": o.sentiment,
-                "degraded": o.degraded,
-                "recommendations": o.recommendations[:5],
-            }
+        else TokenCount(),
+        recommendations=sum(len(o.recommendations) for o in outcomes),
+        recommendations_out_of_bounds=sum(o.out_of_bounds for o in outcomes),
+        elapsed_s=round(elapsed_s, 2),
+        items_per_minute=round(len(outcomes) / (elapsed_s / 60), 1) if elapsed_s else None,
+        latency_ms=LatencyPercentiles(
+            unique_p50=_percentile([o.latency_ms for o in by["unique"]], 50),
+            unique_p95=_percentile([o.latency_ms for o in by["unique"]], 95),
+            duplicate_p50=_percentile([o.latency_ms for o in by["duplicate"]], 50),
+            duplicate_p95=_percentile([o.latency_ms for o in by["duplicate"]], 95),
+        ),
+        rejections=[RejectedItem(item=o.item_id, reason=o.reason) for o in by["rejected"]][:50],
+        top_material=[
+            MaterialStory(
+                item_id=o.item_id,
+                headline=o.headline,
+                urgency=o.urgency,
+                sentiment=o.sentiment,
+                degraded=o.degraded,
+                recommendations=o.recommendations[:5],
+            )
             for o in top
         ],
-        "settings": {
-            "llm_provider": deps.settings.llm_provider,
-            "llm_nodes": sorted(deps.settings.llm_nodes),
-            "dedup_duplicate_threshold": deps.settings.dedup_duplicate_threshold,
-            "dedup_unique_threshold": deps.settings.dedup_unique_threshold,
-            "gray_zone_policy": deps.settings.gray_zone_policy,
-        },
-    }
-
-
-@contextmanager
-def llm_server(settings: Settings) -> Iterator[LlamaServer | None]:
-    """Start the bundled llama.cpp server when the settings say newsdesk manages it.
-
-    A server that will not start is logged, not fatal: every LLM node falls back to its
-    non-LLM analyzer and marks the item degraded, and the run goes on.
-    """
-    if not settings.manages_llm_server:
-        yield None
-        return
-    try:
-        server = LlamaServer(
-            port=settings.llm_port,
-            n_ctx=settings.llm_context,
-            n_threads=settings.llm_threads,
-            model_alias=settings.llm_model,
-            log_path=settings.data_dir / "llama-server.log",
-        )
-        server.start()
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        log.error("LLM server did not start (%s); LLM nodes will run degraded", exc)
-        yield None
-        return
-    try:
-        yield server
-    finally:
-        server.stop()
+        settings=RunSettings(
+            llm_provider=settings.llm_provider,
+            llm_nodes=sorted(settings.llm_nodes),
+            dedup_duplicate_threshold=settings.dedup_duplicate_threshold,
+            dedup_unique_threshold=settings.dedup_unique_threshold,
+            gray_zone_policy=settings.gray_zone_policy,
+        ),
+    )
 
 
 def run_records(
     runner: Runner,
     records: Iterable[NewsItem | Rejection],
     source: str,
-    on_outcome: Any = None,
-) -> dict[str, Any]:
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> RunReport:
     run_id = runner.deps.store.start_run(source)
     started = time.perf_counter()
     outcomes: list[Outcome] = []
@@ -244,5 +232,5 @@ def run_records(
         if on_outcome is not None:
             on_outcome(outcome)
     report = build_report(outcomes, time.perf_counter() - started, source, runner.deps)
-    runner.deps.store.finish_run(run_id, report)
+    runner.deps.store.finish_run(run_id, report.model_dump(mode="json"))
     return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,6 +14,50 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 VolClass = Literal["low", "medium", "high", "extreme"]
 LLMProvider = Literal["llamacpp", "openai", "sglang", "vllm", "bedrock", "none"]
 GrayZonePolicy = Literal["link_stop", "link_continue", "llm"]
+
+# Written by `newsdesk finetune-embeddings` beside the weights: the dedup cuts calibrated for them.
+THRESHOLDS_FILE = "newsdesk_thresholds.json"
+
+
+def model_thresholds(model_path: str | Path) -> dict[str, float] | None:
+    """{"duplicate": ..., "unique": ...} calibrated for a fine-tuned model, or None."""
+    path = Path(model_path) / THRESHOLDS_FILE
+    if not path.exists():
+        return None
+    values = json.loads(path.read_text(encoding="utf-8"))
+    duplicate, unique = float(values["duplicate"]), float(values["unique"])
+    if not 0 <= unique <= duplicate <= 1:
+        raise ValueError(f"{path}: thresholds out of order: unique {unique}, duplicate {duplicate}")
+    return {"duplicate": duplicate, "unique": unique}
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """What the LLM client needs to reach one chat endpoint."""
+
+    provider: LLMProvider
+    base_url: str
+    model: str
+    api_key: str
+    timeout_s: float
+    max_tokens: int
+    temperature: float
+    max_news_chars: int
+    bedrock_region: str
+
+
+@dataclass(frozen=True)
+class SpreadBounds:
+    """The risk bounds every spread recommendation obeys, whatever the news text says."""
+
+    max_widen_bps: float
+    max_widen_bps_by_vol_class: dict[str, float]
+    default_horizon_minutes: int
+    min_horizon_minutes: int
+    max_horizon_minutes: int
+
+    def bps_cap(self, vol_class: str) -> float:
+        return min(self.max_widen_bps, self.max_widen_bps_by_vol_class.get(vol_class, 0.0))
 
 
 class Settings(BaseSettings):
@@ -133,11 +179,7 @@ class Settings(BaseSettings):
         through ``__dict__`` keeps them out of ``model_fields_set``, which must keep meaning
         "set explicitly" for copies that switch models.
         """
-        calibrated: dict[str, float] | None = None
-        if self.embedding_model:
-            from tools.embeddings import model_thresholds
-
-            calibrated = model_thresholds(self.embedding_model)
+        calibrated = model_thresholds(self.embedding_model) if self.embedding_model else None
         for name, key in (
             ("dedup_duplicate_threshold", "duplicate"),
             ("dedup_unique_threshold", "unique"),
@@ -176,8 +218,32 @@ class Settings(BaseSettings):
         """True when newsdesk itself starts (and stops) the local llama.cpp server."""
         return self.llm_provider == "llamacpp" and not self.llm_base_url
 
+    @property
+    def llm_config(self) -> LLMConfig:
+        return LLMConfig(
+            provider=self.llm_provider,
+            base_url=self.resolved_llm_base_url,
+            model=self.llm_model,
+            api_key=self.llm_api_key,
+            timeout_s=self.llm_timeout_s,
+            max_tokens=self.llm_max_tokens,
+            temperature=self.llm_temperature,
+            max_news_chars=self.llm_max_news_chars,
+            bedrock_region=self.bedrock_region,
+        )
+
+    @property
+    def spread_bounds(self) -> SpreadBounds:
+        return SpreadBounds(
+            max_widen_bps=self.max_widen_bps,
+            max_widen_bps_by_vol_class=dict(self.max_widen_bps_by_vol_class),
+            default_horizon_minutes=self.default_horizon_minutes,
+            min_horizon_minutes=self.min_horizon_minutes,
+            max_horizon_minutes=self.max_horizon_minutes,
+        )
+
     def bps_cap(self, vol_class: str) -> float:
-        return min(self.max_widen_bps, self.max_widen_bps_by_vol_class.get(vol_class, 0.0))
+        return self.spread_bounds.bps_cap(vol_class)
 
     def llm_enabled_for(self, node: str) -> bool:
         if self.llm_provider == "none":
