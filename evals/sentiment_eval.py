@@ -21,7 +21,7 @@ from core.settings import Settings
 from evals.tables import field, read_rows, sentiment_label
 from graph.deps import load_classifier
 from graph.nodes.sentiment import MEMBER_WEIGHTS, SentimentAnswer, clamp_answer
-from prompts import load_prompt
+from prompts import load_prompt, node_prompt
 from tools.embeddings import get_embedder
 from tools.ensemble import LABELS, combine
 from tools.lexicon import LexiconSentiment
@@ -124,7 +124,10 @@ def evaluate_sentiment(
                 answers.append(
                     clamp_answer(
                         client.structured(
-                            load_prompt("system"), text, load_prompt("sentiment"), SentimentAnswer
+                            load_prompt("system"),
+                            text,
+                            node_prompt("sentiment", SentimentAnswer),
+                            SentimentAnswer,
                         )
                     )
                 )

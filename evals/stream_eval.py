@@ -73,7 +73,7 @@ def replay_stream(
             )
         )
         try:
-            vectors = deps.embedder.encode([texts[i] for i in order], show_progress=show_progress)
+            vectors = deps.embedder().encode([texts[i] for i in order], show_progress=show_progress)
             dedup = make_dedup(deps)
             group_of: dict[str, str] = {}
             seen_groups: set[str] = set()

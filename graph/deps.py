@@ -6,10 +6,11 @@ load on first use: a process that only lists or decides approvals never pays for
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from typing import Any
 
 from core.settings import Settings
 from tools.bus import OverridePublisher, build_publisher
@@ -30,6 +31,10 @@ def utc_now() -> datetime:
 
 @dataclass
 class Deps:
+    """What every node gets. The models and the index are methods, not attributes: they load
+    on the first call, and LangGraph's compile, which follows the attribute chains in a node's
+    code looking for subgraphs, would load a lazy attribute at compile time."""
+
     settings: Settings
     store: Store
     catalog: AssetCatalog
@@ -39,32 +44,42 @@ class Deps:
     publisher: OverridePublisher
     # The server's clock: approval expiry and override windows are judged on it.
     clock: Callable[[], datetime] = field(default=utc_now)
+    _loaded: dict[str, Any] = field(default_factory=dict, repr=False)
+    _loading: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @cached_property
     def embedder(self) -> Embedder:
-        return get_embedder(self.settings.embedding_model, self.settings.embedding_batch_size)
+        settings = self.settings
+        return self._load(
+            "embedder",
+            lambda: get_embedder(settings.embedding_model, settings.embedding_batch_size),
+        )
 
-    @cached_property
     def index(self) -> NewsIndex:
         window = timedelta(minutes=self.settings.dedup_window_minutes)
-        return load_index(self.store, self.embedder.dimension, window)
+        # The embedder first: loading the index asks it for its dimension.
+        dimension = self.embedder().dimension
+        return self._load("index", lambda: load_index(self.store, dimension, window))
 
-    @cached_property
     def classifier(self) -> SentimentClassifier:
-        return load_classifier(self.settings)
+        return self._load("classifier", lambda: load_classifier(self.settings))
 
-    @cached_property
     def verifier(self) -> PairVerifier | None:
         """Reads gray-zone pairs jointly; None when dedup_verifier is "none"."""
         if self.settings.dedup_verifier == "none":
             return None
-        return get_pair_verifier(self.settings.dedup_verifier_model)
+        return self._load("verifier", lambda: get_pair_verifier(self.settings.dedup_verifier_model))
 
     def llm_for(self, node: str) -> LLMClient | None:
         """The LLM client when this node is configured to use it, else None."""
         if self.llm is not None and self.settings.llm_enabled_for(node):
             return self.llm
         return None
+
+    def _load(self, name: str, load: Callable[[], Any]) -> Any:
+        with self._loading:
+            if name not in self._loaded:
+                self._loaded[name] = load()
+            return self._loaded[name]
 
 
 def load_index(store: Store, dimension: int, window: timedelta) -> ExactIndex:

@@ -9,6 +9,8 @@ normalize -> embed -> dedup --duplicate/related--> record_duplicate -> END
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -27,16 +29,14 @@ from graph.nodes.record_duplicate import make_record_duplicate
 from graph.nodes.sentiment import make_sentiment
 from graph.nodes.spread_recommendation import make_spread_recommendation
 from graph.nodes.urgency import make_urgency
-from graph.state import NewsInput, NewsState
-
-ANALYSIS_NODES = ["asset_tagging", "urgency", "sentiment"]
+from graph.state import ANALYSIS_NODES, NewsInput, NewsState
 
 
-def _after_normalize(state: NewsState) -> str:
+def _after_normalize(state: NewsState) -> Literal["embed", "__end__"]:
     return "embed" if state.get("item") is not None else END
 
 
-def _after_recommendation(state: NewsState) -> str:
+def _after_recommendation(state: NewsState) -> Literal["notify", "record"]:
     return "notify" if state.get("route") == "material" else "record"
 
 

@@ -7,7 +7,10 @@ the fields they all touch (timings, errors, degraded, llm_calls) carry reducers.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Literal, get_args
+
+# Pydantic (which draws the input schema for Studio) needs this TypedDict before Python 3.12.
+from typing_extensions import TypedDict
 
 # Checkpoints written before the records moved to core.records name them as graph.state.X;
 # they stay importable from here so those checkpoints still load (tools.checkpoints).
@@ -24,6 +27,10 @@ from core.records import (  # noqa: F401
     TaggedAsset,
     Urgency,
 )
+
+# The nodes a unique story fans out to, in parallel, after dedup.
+AnalysisNode = Literal["asset_tagging", "urgency", "sentiment"]
+ANALYSIS_NODES: list[AnalysisNode] = list(get_args(AnalysisNode))
 
 
 class NewsInput(TypedDict):

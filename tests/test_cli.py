@@ -133,3 +133,54 @@ def test_run_posts_to_slack_and_a_cli_decision_updates_the_message(
         assert cli.main(["approvals", "reject", "hack-1", "--user", "trader-1"]) == 0
         [update] = slack["wait_for"]("chat.update")
         assert "rejected" in json.dumps(update["blocks"])
+
+
+# Runs one CLI command in a fresh interpreter and reports which heavy modules it imported.
+PROBE = """
+import sys
+from newsdesk import cli
+code = cli.main(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+sys.exit(code)
+"""
+
+
+def run_probe(data_dir: Path, *args: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "NEWSDESK_DATA_DIR": str(data_dir),
+        "NEWSDESK_LLM_PROVIDER": "none",
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_approvals_load_no_model_and_print_no_warnings(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.test_checkpoints import WAITING_STORY
+
+    data_dir = tmp_path / "var"
+    shutil.copytree(WAITING_STORY, data_dir)
+
+    code, out, err = run_probe(data_dir, "approvals", "list")
+    assert code == 0, err
+    assert "hack-1" in out and "HEAVY=\n" in out
+    assert "warn" not in err.lower()
+
+    code, out, err = run_probe(data_dir, "approvals", "approve", "hack-1", "--user", "trader-1")
+    assert code == 0, err
+    assert "HEAVY=\n" in out and "approved by trader-1" in err

@@ -19,6 +19,7 @@ from graph.nodes.normalize import make_normalize
 from graph.nodes.sentiment import make_sentiment
 from graph.nodes.spread_recommendation import make_spread_recommendation
 from graph.nodes.urgency import make_urgency
+from graph.state import ANALYSIS_NODES
 from tests.fake_llm import fake_llm
 from tools.spread_policy import within_bounds
 
@@ -127,11 +128,7 @@ def test_dedup_gray_zone_links_to_story_and_routes_by_policy(
     assert 0.5 <= related.similarity <= 0.75
     assert related.verifier_probability is None
     assert after_dedup("link_stop")({"dedup": related}) == "record_duplicate"
-    assert after_dedup("link_continue")({"dedup": related}) == [
-        "asset_tagging",
-        "urgency",
-        "sentiment",
-    ]
+    assert after_dedup("link_continue")({"dedup": related}) == ANALYSIS_NODES
 
 
 def test_dedup_llm_policy_opens_a_new_story_when_the_llm_says_different_event(
@@ -158,7 +155,8 @@ def test_dedup_llm_policy_opens_a_new_story_when_the_llm_says_different_event(
 
 
 def test_dedup_verifier_settles_a_gray_zone_copy(deps: Deps) -> None:
-    assert deps.verifier is not None
+    verifier = deps.verifier()
+    assert verifier is not None
     first = run_dedup(deps, item("v1", "Apple to buy Beats Electronics for $3 billion"))
     # Cosine alone leaves this in the gray zone; read together, it is the same story.
     copy = run_dedup(
@@ -168,7 +166,7 @@ def test_dedup_verifier_settles_a_gray_zone_copy(deps: Deps) -> None:
     assert copy.verdict == "duplicate" and copy.nearest_id == "v1", copy
     assert copy.story_id == first.story_id
     assert copy.verifier_probability is not None
-    assert copy.verifier_probability > deps.verifier.same_cut
+    assert copy.verifier_probability > verifier.same_cut
     assert "verifier P(same story)" in copy.reason
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from graph.state import NewsState
-from prompts import load_prompt
+from prompts import load_prompt, node_prompt
 from tools.llm import LLMError
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def ask_llm(
     update["llm_calls"] = update.get("llm_calls", 0) + 1
     try:
         return llm.structured(
-            load_prompt("system"), news_text, load_prompt(node, **prompt_values), schema
+            load_prompt("system"), news_text, node_prompt(node, schema, **prompt_values), schema
         )
     except LLMError as exc:
         update.update(fallback_note(node, exc))

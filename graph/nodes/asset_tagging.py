@@ -22,7 +22,9 @@ LLM_TAG_STRENGTH = 0.5
 
 
 class AssetTaggingAnswer(BaseModel):
-    symbols: list[str] = Field(default_factory=list)
+    symbols: list[str] = Field(
+        default_factory=list, description="list of symbols from the list above"
+    )
 
 
 def tag(asset: Asset, **fields: Any) -> TaggedAsset:

@@ -11,15 +11,16 @@ story) here so the very next item already sees it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
 
-from core.records import DedupVerdict, NewsItem
+from core.records import DedupMethod, DedupVerdict, NewsItem
+from core.settings import GrayZonePolicy
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
-from graph.state import NewsState
+from graph.state import ANALYSIS_NODES, AnalysisNode, NewsState
 from tools.llm import fence
 from tools.news_index import Neighbor
 from tools.pair_verifier import material_difference
@@ -42,14 +43,14 @@ def make_dedup(deps: Deps) -> NodeFn:
     dup_t, uniq_t = settings.dedup_duplicate_threshold, settings.dedup_unique_threshold
 
     def verdict_from(
-        neighbor: Neighbor, kind: str, method: str, probability: float | None = None
+        neighbor: Neighbor, kind: str, method: DedupMethod, probability: float | None = None
     ) -> DedupVerdict:
         reason = f"cosine {neighbor.similarity:.3f} to {neighbor.item_id} ({neighbor.collection})"
         if probability is not None:
             reason += f"; verifier P(same story) {probability:.2f}"
         return DedupVerdict(
             verdict="duplicate" if kind == "duplicate" else "related",
-            method=method,  # type: ignore[arg-type]
+            method=method,
             nearest_id=neighbor.item_id,
             similarity=round(neighbor.similarity, 4),
             story_id=neighbor.story_id,
@@ -58,12 +59,12 @@ def make_dedup(deps: Deps) -> NodeFn:
         )
 
     def unique_from(
-        neighbor: Neighbor, method: str, probability: float | None, why: str
+        neighbor: Neighbor, method: DedupMethod, probability: float | None, why: str
     ) -> DedupVerdict:
         """A gray-zone pair judged two different stories (by the verifier or the LLM)."""
         return DedupVerdict(
             verdict="unique",
-            method=method,  # type: ignore[arg-type]
+            method=method,
             nearest_id=neighbor.item_id,
             similarity=round(neighbor.similarity, 4),
             verifier_probability=None if probability is None else round(probability, 4),
@@ -93,11 +94,11 @@ def make_dedup(deps: Deps) -> NodeFn:
         return (answer.same_event if answer is not None else True), update
 
     def gray_zone(
-        item: NewsItem, best: Neighbor, method: str
+        item: NewsItem, best: Neighbor, method: DedupMethod
     ) -> tuple[DedupVerdict, dict[str, Any]]:
         probability = None
-        if deps.verifier is not None:
-            verifier = deps.verifier
+        verifier = deps.verifier()
+        if verifier is not None:
             earlier = earlier_text(best)
             probability = float(verifier.probability([(item.body, earlier)])[0])
             if probability > verifier.same_cut:
@@ -115,7 +116,7 @@ def make_dedup(deps: Deps) -> NodeFn:
         return policy(item, best, method, probability)
 
     def policy(
-        item: NewsItem, best: Neighbor, method: str, probability: float | None
+        item: NewsItem, best: Neighbor, method: DedupMethod, probability: float | None
     ) -> tuple[DedupVerdict, dict[str, Any]]:
         if settings.gray_zone_policy == "llm":
             same, extra = ask_same_event(item, best)
@@ -136,11 +137,11 @@ def make_dedup(deps: Deps) -> NodeFn:
                 story_id=story_id,
                 reason=f"same text as {original_id}",
             ), {}
-        recent = deps.index.nearest_recent(vector, item.published_at)
+        recent = deps.index().nearest_recent(vector, item.published_at)
         if recent is not None and classify(recent.similarity, dup_t, uniq_t) == "duplicate":
             return verdict_from(recent, "duplicate", "window"), {}
         # Not a clear copy of anything recent: an old story resurfacing is still not news.
-        historical = deps.index.nearest_unique(vector)
+        historical = deps.index().nearest_unique(vector)
         candidates = [n for n in (recent, historical) if n is not None]
         best = max(candidates, key=lambda n: n.similarity, default=None)
         if best is None or classify(best.similarity, dup_t, uniq_t) == "unique":
@@ -174,7 +175,7 @@ def make_dedup(deps: Deps) -> NodeFn:
         deps.store.save_item(item, state["content_hash"], vector, verdict)
         if verdict.verdict != "unique":
             deps.store.link_to_story(item.id, verdict)
-        deps.index.add(
+        deps.index().add(
             item.id, verdict.story_id, vector, item.published_at, verdict.verdict == "unique"
         )
         return {"dedup": verdict, **extra}
@@ -182,13 +183,16 @@ def make_dedup(deps: Deps) -> NodeFn:
     return dedup
 
 
-def after_dedup(policy: str) -> Callable[[NewsState], str | list[str]]:
+AfterDedup = Literal["record_duplicate"] | list[AnalysisNode]
+
+
+def after_dedup(policy: GrayZonePolicy) -> Callable[[NewsState], AfterDedup]:
     """Duplicates stop here; related items stop or continue by policy; uniques fan out."""
 
-    def route(state: NewsState) -> str | list[str]:
+    def route(state: NewsState) -> AfterDedup:
         verdict = state["dedup"].verdict
         if verdict == "duplicate" or (verdict == "related" and policy != "link_continue"):
             return "record_duplicate"
-        return ["asset_tagging", "urgency", "sentiment"]
+        return list(ANALYSIS_NODES)
 
     return route

@@ -14,7 +14,7 @@ def make_embed(deps: Deps) -> NodeFn:
     @timed("embed")
     def embed(state: NewsState) -> dict[str, Any]:
         body = state["item"].body
-        vector = deps.embedder.encode_one(body)
+        vector = deps.embedder().encode_one(body)
         return {"content_hash": content_hash(body), "embedding": vector.tolist()}
 
     return embed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.records import AssetImpact, Direction, Impact
 from graph.deps import Deps
@@ -22,7 +22,7 @@ MAX_SUMMARY_CHARS = 400
 
 
 class ImpactAnswer(BaseModel):
-    summary: str
+    summary: str = Field(description="short explanation")
 
 
 def direction_of(label: str) -> Direction:

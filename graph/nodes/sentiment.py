@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from core.records import SentimentVote
+from core.records import SentimentLabel, SentimentVote
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState
@@ -20,9 +20,9 @@ LLM_MAX_CONFIDENCE = 0.7
 
 
 class SentimentAnswer(BaseModel):
-    label: Literal["bearish", "neutral", "bullish"]
-    score: float
-    confidence: float = 0.5
+    label: SentimentLabel
+    score: float = Field(description="number from -1 (very bearish) to 1 (very bullish)")
+    confidence: float = Field(0.5, description="number from 0 to 1")
 
 
 def clamp_answer(answer: SentimentAnswer) -> SentimentVote:
@@ -47,7 +47,7 @@ def make_sentiment(deps: Deps) -> NodeFn:
         body = state["item"].body
         vector = np.asarray(state["embedding"], dtype=np.float32)[None, :]
         votes = {
-            "classifier": deps.classifier.classify([body], vector)[0],
+            "classifier": deps.classifier().classify([body], vector)[0],
             "lexicon": deps.lexicon.score(body),
         }
         update: dict[str, Any] = {}

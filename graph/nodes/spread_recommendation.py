@@ -23,9 +23,9 @@ MAX_LLM_PROPOSALS = 4
 
 
 class Adjustment(BaseModel):
-    symbol: str
+    symbol: str = Field(description="symbol")
     factor: float
-    rationale: str = ""
+    rationale: str = Field("", description="sentence")
 
 
 class SpreadAnswer(BaseModel):

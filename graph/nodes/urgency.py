@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from core.records import Urgency
+from core.records import Urgency, UrgencyLevel
 from graph.deps import Deps
 from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState
@@ -16,8 +16,8 @@ LEVEL_SCORES = {"low": 0.2, "medium": 0.45, "high": 0.7, "critical": 0.9}
 
 
 class UrgencyAnswer(BaseModel):
-    level: Literal["low", "medium", "high", "critical"]
-    reason: str = ""
+    level: UrgencyLevel
+    reason: str = Field("", description="short phrase")
 
 
 def make_urgency(deps: Deps) -> NodeFn:
