@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -53,21 +54,32 @@ def tokenize(tokenizer: Any, inputs: Sequence[ModelInput], max_tokens: int) -> A
 
 
 class AdaptedMiniLM:
-    """Inference for a folder written by the training scripts (``evals.lora_training``)."""
+    """Inference for a folder written by the training scripts (``evals.lora_training``).
 
-    def __init__(
-        self, path: Path, n_classes: int, max_tokens: int, batch_size: int = 32, hint: str = ""
-    ) -> None:
+    Each model is a subclass that names its classes, its token budget, its committed folder and
+    the script that trains it, and adds what its probabilities mean (verdict cuts, sentiment
+    votes); ``cached_loader`` gives it a loader that reads each folder once per process.
+    """
+
+    classes: tuple[str, ...]
+    max_tokens: int
+    committed: Path
+    # The module that writes the folder: named when the folder is missing.
+    trained_by: str
+
+    def __init__(self, path: str | Path | None = None, batch_size: int = 32) -> None:
         import torch
         from peft import PeftModel
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoTokenizer
 
+        path = Path(path) if path else self.committed
         if not (path / HEAD_FILE).exists():
-            raise FileNotFoundError(f"no trained model in {path}" + (f" ({hint})" if hint else ""))
+            raise FileNotFoundError(
+                f"no trained model in {path} (build it with: python -m {self.trained_by})"
+            )
         base = default_model_path()
         self.path = path
-        self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.metadata: dict[str, Any] = (
             json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
@@ -90,9 +102,10 @@ class AdaptedMiniLM:
         self._head = torch.nn.Linear(head["weight"].shape[1], head["weight"].shape[0])
         self._head.load_state_dict(head)
         self._head.eval()
-        if self._head.out_features != n_classes:
-            raise ValueError(f"{path}: head has {self._head.out_features} classes, not {n_classes}")
-        self.n_classes = n_classes
+        if self._head.out_features != len(self.classes):
+            raise ValueError(
+                f"{path}: head has {self._head.out_features} classes, not {len(self.classes)}"
+            )
         self._lock = threading.Lock()
 
     def predict_proba(self, inputs: Sequence[ModelInput]) -> np.ndarray:
@@ -106,5 +119,19 @@ class AdaptedMiniLM:
                 logits = self._head(mean_pool(hidden, batch["attention_mask"]))
                 chunks.append(torch.softmax(logits, dim=-1).numpy())
         if not chunks:
-            return np.zeros((0, self.n_classes), dtype=np.float32)
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32)
+
+
+Model = TypeVar("Model", bound=AdaptedMiniLM)
+
+
+def cached_loader(model: type[Model]) -> Callable[..., Model]:
+    """A loader for `model` that reads each folder once per process ("" means the committed
+    folder); being an ``lru_cache``, it has ``cache_clear()`` for a process that rewrites one."""
+
+    @lru_cache(maxsize=2)
+    def load(path: str = "") -> Model:
+        return model(path or None)
+
+    return load

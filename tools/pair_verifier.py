@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from tools.adapted_minilm import AdaptedMiniLM
+from tools.adapted_minilm import AdaptedMiniLM, cached_loader
 from tools.lexicon import NEUTRAL_BAND, LexiconSentiment
 from tools.urgency_rules import tag_events
 
@@ -35,20 +34,16 @@ def default_verifier_path() -> Path:
     return Path(__file__).parent / "data" / "pair_verifier"
 
 
-class PairVerifier:
+class PairVerifier(AdaptedMiniLM):
     """Probability that two texts report the same story, and the calibrated cuts to act on."""
 
+    classes = CLASSES
+    max_tokens = MAX_TOKENS
+    committed = default_verifier_path()
+    trained_by = "evals.train_pair_verifier"
+
     def __init__(self, path: str | Path | None = None, batch_size: int = 32) -> None:
-        folder = Path(path) if path else default_verifier_path()
-        self._model = AdaptedMiniLM(
-            folder,
-            n_classes=len(CLASSES),
-            max_tokens=MAX_TOKENS,
-            batch_size=batch_size,
-            hint="build it with: python -m evals.train_pair_verifier",
-        )
-        self.path = folder
-        self.metadata: dict[str, Any] = self._model.metadata
+        super().__init__(path, batch_size)
         cuts = self.metadata.get("thresholds", {})
         # Verdicts need P(same) strictly above `same_cut` or below `distinct_cut`; without
         # calibrated cuts (1 and 0) no probability passes and the verifier never acts.
@@ -56,7 +51,7 @@ class PairVerifier:
         self.distinct_cut = float(cuts.get("distinct", 0.0))
         if not 0 <= self.distinct_cut <= self.same_cut <= 1:
             raise ValueError(
-                f"{folder}: verifier cuts out of order: distinct {self.distinct_cut}, "
+                f"{self.path}: verifier cuts out of order: distinct {self.distinct_cut}, "
                 f"same {self.same_cut}"
             )
 
@@ -64,7 +59,7 @@ class PairVerifier:
         """P(same story) per pair."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        return self._model.predict_proba(list(pairs))[:, CLASSES.index("same_story")]
+        return self.predict_proba(list(pairs))[:, CLASSES.index("same_story")]
 
 
 def material_difference(a: str, b: str) -> str | None:
@@ -90,7 +85,5 @@ def _lexicon() -> LexiconSentiment:
     return LexiconSentiment()
 
 
-@lru_cache(maxsize=2)
-def get_pair_verifier(path: str = "") -> PairVerifier:
-    """One loaded model per folder and process."""
-    return PairVerifier(path or None)
+# One loaded model per folder and process; "" is the committed one.
+get_pair_verifier = cached_loader(PairVerifier)
