@@ -1,8 +1,10 @@
-"""Training for ``tools.adapted_minilm`` models: MiniLM + LoRA (or full fine-tuning) + a head.
+"""What the training scripts share: their opening (options, the licence guard on the committed
+artifacts, threads), and training for ``tools.adapted_minilm`` models: MiniLM + LoRA (or full
+fine-tuning) + a head.
 
-Shared by the sentiment classifier (single texts, three classes) and the dedup pair verifier
-(pairs of texts read jointly, two classes). Runs on the CPU; what it saves is exactly what
-``AdaptedMiniLM`` loads.
+The LoRA part serves the sentiment classifier (single texts, three classes) and the dedup pair
+verifier (pairs of texts read jointly, two classes). Runs on the CPU; what it saves is exactly
+what ``AdaptedMiniLM`` loads. ``evals.train_sentiment`` (the regression) shares only the opening.
 """
 
 from __future__ import annotations
@@ -195,10 +197,26 @@ def train(
     return {"best_epoch": best[1]["epoch"], "seconds": round(time.monotonic() - started)}, history
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, out: Path, epochs: int) -> None:
-    """The options every AdaptedNet training script takes."""
-    parser.add_argument("--out", type=Path, default=out)
+def training_parser(
+    doc: str | None, committed: Path, local_only_flag: str, local_only_data: str
+) -> argparse.ArgumentParser:
+    """The options every training script takes, the regression's too: --out (the committed
+    artifact unless told otherwise), --seed, and `local_only_flag` (read as ``args.local_only``),
+    which adds `local_only_data`: data whose licence keeps it out of the committed artifacts."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--out", type=Path, default=committed)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        local_only_flag,
+        dest="local_only",
+        action="store_true",
+        help=f"also train on {local_only_data}: local models only",
+    )
+    return parser
+
+
+def add_lora_arguments(parser: argparse.ArgumentParser, epochs: int) -> None:
+    """The options of the scripts that train an ``AdaptedNet``."""
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -206,6 +224,25 @@ def add_training_arguments(parser: argparse.ArgumentParser, out: Path, epochs: i
     parser.add_argument("--alpha", type=int, default=32)
     parser.add_argument("--lora-dropout", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+
+
+def parse_training_args(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse a ``training_parser``'s options; a model trained on local-only data never replaces
+    the committed artifact, and --threads (LoRA scripts only) applies before any training."""
+    args = parser.parse_args(argv)
+    committed = Path(parser.get_default("out"))
+    if args.local_only and args.out.resolve() == committed.resolve():
+        parser.error(
+            f"a model trained on local-only data must not overwrite the committed {committed}; "
+            "pass --out"
+        )
+    if getattr(args, "threads", 0):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def run_record(

@@ -37,7 +37,14 @@ from sklearn.metrics import roc_auc_score
 
 from core.settings import Settings
 from evals.finetune_embeddings import CALIBRATION_FRACTION, binary_pairs, calibrate_thresholds
-from evals.lora_training import AdaptedNet, add_training_arguments, run_record, train
+from evals.lora_training import (
+    AdaptedNet,
+    add_lora_arguments,
+    parse_training_args,
+    run_record,
+    train,
+    training_parser,
+)
 from evals.pair_data import (
     Headline,
     Pair,
@@ -49,7 +56,6 @@ from evals.pair_data import (
 )
 from evals.pairs_eval import not_copies, pair_metrics, score_with_verifier
 from evals.stream_eval import StreamStep, parse_time, replay_stream, stream_scores
-from evals.train_sentiment import refuse_over_committed
 from tools.adapted_minilm import METADATA_FILE
 from tools.embeddings import get_embedder
 from tools.pair_verifier import (
@@ -88,8 +94,13 @@ def training_pairs(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_training_arguments(parser, default_verifier_path(), epochs=3)
+    parser = training_parser(
+        __doc__,
+        committed=default_verifier_path(),
+        local_only_flag="--include-mrpc",
+        local_only_data="MRPC's train split (Microsoft research terms)",
+    )
+    add_lora_arguments(parser, epochs=3)
     parser.add_argument("--per-story", type=int, default=16, help="random positives per story")
     parser.add_argument(
         "--sample",
@@ -102,24 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the trained weights in --out; redo the calibration and the held-out scores",
     )
-    parser.add_argument(
-        "--include-mrpc",
-        action="store_true",
-        help="also train on MRPC's train split (Microsoft research terms): local models only",
-    )
-    args = parser.parse_args(argv)
-    if args.include_mrpc:
-        refuse_over_committed(
-            parser,
-            args.out,
-            default_verifier_path(),
-            "--include-mrpc trains on MRPC (research terms)",
-        )
-
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_training_args(parser, argv)
     # The base model and cuts the desk runs with by default: the verifier serves its gray zone.
     settings = Settings(embedding_model="", dedup_verifier="none")
     base = get_embedder("")
@@ -184,7 +178,7 @@ def train_verifier(
         "news_aggregator_story_clusters (public domain), training stories",
         "stsb_news_headlines (scores CC BY-SA 4.0), train file",
     ]
-    if args.include_mrpc:
+    if args.local_only:
         fit += list(mrpc_train)
         training_data.append("mrpc_paraphrase (Microsoft research terms), 70% train split")
     validation = story_pairs(story_cal, base.encode, args.seed + 2, 20, nearest_positive=True)
@@ -222,7 +216,7 @@ def train_verifier(
             "validation_pairs": len(validation),
         },
         "mrpc_note": "in-domain: its train split was used"
-        if args.include_mrpc
+        if args.local_only
         else "out-of-domain check",
         **run_record(args, net, fit_labels, outcome, history, " cross-encoder (pair read jointly)"),
     }

@@ -9,14 +9,12 @@ only; ``--include-fpb`` trains a local model with it and refuses to write the de
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import platform
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +26,7 @@ from evals.datasets import (
     load_twitter_financial_news,
     twitter_split,
 )
+from evals.lora_training import parse_training_args, training_parser
 from tools.embeddings import get_embedder
 from tools.lexicon import LexiconSentiment
 from tools.sentiment_classifier import CLASSES, default_artifact_path, save_artifact
@@ -107,29 +106,21 @@ def texts_sha256(texts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
 
 
-FPB_REFUSAL = "--include-fpb trains on Financial PhraseBank (non-commercial)"
-
-
-def refuse_over_committed(
-    parser: argparse.ArgumentParser, out: Path, committed: Path, why: str
-) -> None:
-    """A model trained on data the committed artifacts may not use never replaces `committed`."""
-    if out.resolve() == committed.resolve():
-        parser.error(f"{why} and must not overwrite the committed {committed}; pass --out")
+def metrics_line(name: str, m: dict[str, float], width: int) -> str:
+    return (
+        f"  {name:<{width}} acc {m['accuracy']:.4f}  weighted F1 {m['weighted_f1']:.4f}  "
+        f"macro F1 {m['macro_f1']:.4f}  (n={m['n']})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=default_artifact_path())
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument(
-        "--include-fpb",
-        action="store_true",
-        help="also train on Financial PhraseBank (NON-COMMERCIAL licence): local models only",
+    parser = training_parser(
+        __doc__,
+        committed=default_artifact_path(),
+        local_only_flag="--include-fpb",
+        local_only_data="Financial PhraseBank (NON-COMMERCIAL licence)",
     )
-    args = parser.parse_args(argv)
-    if args.include_fpb:
-        refuse_over_committed(parser, args.out, default_artifact_path(), FPB_REFUSAL)
+    args = parse_training_args(parser, argv)
 
     import sklearn
 
@@ -153,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     x_fpb = encode([r.text for r in fpb], "Financial PhraseBank (evaluation)")
     y_fpb = [r.label for r in fpb]
     training_data = ["twitter_financial_news_sentiment (MIT), train split"]
-    if args.include_fpb:
+    if args.local_only:
         x_train = np.concatenate([x_train, x_fpb])
         y_train = np.concatenate([y_train, [CLASSES.index(label) for label in y_fpb]])
         training_data.append("financial_phrasebank (CC BY-NC-SA 3.0, NON-COMMERCIAL), all rows")
@@ -169,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     # FPB scores are only an out-of-domain check (news sentences, not tweets); in-sample with
     # --include-fpb, so they are labelled as such.
-    fpb_key = "in_sample" if args.include_fpb else "evaluation_only"
+    fpb_key = "in_sample" if args.local_only else "evaluation_only"
     fpb_all_agree = [i for i, r in enumerate(fpb) if r.agreement == 100]
     fpb_pred = predict_labels(model, x_fpb)
     fpb_metrics = {
@@ -213,17 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("\nheld-out Twitter Financial News (15%):")
     for name, m in held_out.items():
-        print(
-            f"  {name:<10} acc {m['accuracy']:.4f}  weighted F1 {m['weighted_f1']:.4f}  "
-            f"macro F1 {m['macro_f1']:.4f}  (n={m['n']})"
-        )
+        print(metrics_line(name, m, 10))
     print(f"Financial PhraseBank ({fpb_key}):")
     for name in ("classifier_agree50", "classifier_agree100", "lexicon_agree50"):
-        m = fpb_metrics[name]
-        print(
-            f"  {name:<20} acc {m['accuracy']:.4f}  weighted F1 {m['weighted_f1']:.4f}  "
-            f"macro F1 {m['macro_f1']:.4f}  (n={m['n']})"
-        )
+        print(metrics_line(name, fpb_metrics[name], 20))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} KB)")
     return 0
 

@@ -14,7 +14,6 @@ scores its held-out split) and refuses to overwrite the committed adapter.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,8 +25,15 @@ from evals.datasets import (
     stratified_split,
     twitter_split,
 )
-from evals.lora_training import AdaptedNet, add_training_arguments, run_record, train
-from evals.train_sentiment import FPB_REFUSAL, metrics, refuse_over_committed
+from evals.lora_training import (
+    AdaptedNet,
+    add_lora_arguments,
+    parse_training_args,
+    run_record,
+    train,
+    training_parser,
+)
+from evals.train_sentiment import metrics, metrics_line
 from tools.sentiment_classifier import CLASSES
 from tools.sentiment_model import MAX_TOKENS, default_adapter_path
 
@@ -43,21 +49,15 @@ def validation_split(indices: Sequence[int], labels: Sequence[str], seed: int) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_training_arguments(parser, default_adapter_path(), epochs=4)
-    parser.add_argument(
-        "--include-fpb",
-        action="store_true",
-        help="also train on Financial PhraseBank's train split (NON-COMMERCIAL): local models only",
+    parser = training_parser(
+        __doc__,
+        committed=default_adapter_path(),
+        local_only_flag="--include-fpb",
+        local_only_data="Financial PhraseBank's train split (NON-COMMERCIAL)",
     )
-    args = parser.parse_args(argv)
-    if args.include_fpb:
-        refuse_over_committed(parser, args.out, default_adapter_path(), FPB_REFUSAL)
+    add_lora_arguments(parser, epochs=4)
+    args = parse_training_args(parser, argv)
 
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     rows = load_twitter_financial_news()
     texts = [r.text for r in rows]
     labels = [r.label for r in rows]
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     fpb = load_financial_phrasebank(min_agreement=50)
     fpb_train, fpb_held = fpb_split(args.seed)
-    if args.include_fpb:
+    if args.local_only:
         fit_texts += [fpb[i].text for i in fpb_train]
         fit_labels += [fpb[i].label for i in fpb_train]
         training_data.append("financial_phrasebank (CC BY-NC-SA 3.0, NON-COMMERCIAL), train split")
@@ -116,16 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         **run_record(args, net, fit_labels, outcome, history),
         "held_out_metrics": held_out,
         "financial_phrasebank_note": (
-            "in-domain: its train split was used" if args.include_fpb else "out-of-domain check"
+            "in-domain: its train split was used" if args.local_only else "out-of-domain check"
         ),
     }
     net.save(args.out, metadata)
     print("\nheld-out:")
     for name, m in held_out.items():
-        print(
-            f"  {name:<32} acc {m['accuracy']:.4f}  weighted F1 {m['weighted_f1']:.4f}  "
-            f"macro F1 {m['macro_f1']:.4f}  (n={m['n']})"
-        )
+        print(metrics_line(name, m, 32))
     size = sum(p.stat().st_size for p in args.out.iterdir()) / 1024
     print(f"wrote {args.out} ({size:.0f} KB), best epoch {outcome['best_epoch']}")
     return 0

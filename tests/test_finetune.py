@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from evals.pair_data import (
     write_pairs,
 )
 from evals.tables import read_rows
+from evals.train_sentiment import main as train_regression
+from evals.train_sentiment_model import main as train_adapter
 from graph.deps import load_classifier
 from tools.embeddings import get_embedder
 from tools.sentiment_classifier import CLASSES
@@ -97,6 +100,16 @@ def test_votes_are_consistent_probabilities(sentiment_model: FineTunedSentiment)
 def test_missing_adapter_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="train_sentiment_model"):
         FineTunedSentiment(tmp_path)
+
+
+@pytest.mark.parametrize("train_main", [train_regression, train_adapter])
+def test_training_on_phrasebank_refuses_the_committed_artifacts(
+    train_main: Callable[[list[str]], int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Financial PhraseBank is non-commercial: a model that saw it is never the committed one.
+    with pytest.raises(SystemExit):
+        train_main(["--include-fpb"])
+    assert "must not overwrite the committed" in capsys.readouterr().err
 
 
 def test_regression_refuses_a_fine_tuned_embedding_space(tmp_path: Path) -> None:
