@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import random
-import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.records import SentimentLabel
@@ -23,10 +21,6 @@ FPB_LABELS: dict[str, SentimentLabel] = {
     "neutral": "neutral",
     "positive": "bullish",
 }
-# Stated in the CryptoPanic README: "N kind: votes" items, a missing kind means 0.
-CRYPTOPANIC_VOTE_RE = re.compile(r"(\d+) (\w+): votes")
-# The README's format; the time string is browser-formatted with a localised zone name after it.
-CRYPTOPANIC_TIME_FORMAT = "%a %b %d %Y %H:%M:%S GMT%z"
 
 TWITTER_SPLIT_METHOD = (
     "stratified by label; per label, indices sorted then shuffled with random.Random(seed); "
@@ -45,14 +39,6 @@ class PhraseBankSentence:
     text: str
     label: SentimentLabel
     agreement: int  # strongest agreement level the sentence appears in: 50, 66, 75 or 100
-
-
-@dataclass(frozen=True)
-class CryptoPanicHeadline:
-    title: str
-    time: datetime
-    source: str
-    votes: dict[str, int] = field(default_factory=dict)
 
 
 def shared_data_dir() -> Path:
@@ -80,10 +66,6 @@ def fpb_path() -> Path:
     return shared_data_dir() / "financial_phrasebank" / "fpb_dev.csv"
 
 
-def cryptopanic_path() -> Path:
-    return shared_data_dir() / "cryptopanic_votes_feb2025" / "cryptopanic_news_dev.csv"
-
-
 def load_twitter_financial_news() -> list[LabelledText]:
     """Twitter Financial News Sentiment (MIT), 9,543 rows in file order."""
     with _require(twitter_path()).open(encoding="utf-8", newline="") as f:
@@ -106,26 +88,6 @@ def load_financial_phrasebank(min_agreement: int = 50) -> list[PhraseBankSentenc
                 rows.append(
                     PhraseBankSentence(row["sentence"], FPB_LABELS[row["label"]], agreement)
                 )
-    return rows
-
-
-def parse_cryptopanic_votes(votes: str) -> dict[str, int]:
-    parsed: dict[str, int] = {}
-    for count, kind in CRYPTOPANIC_VOTE_RE.findall(votes or ""):
-        # "save" and "saves" both occur; one key keeps counting simple.
-        kind = "save" if kind == "saves" else kind
-        parsed[kind] = parsed.get(kind, 0) + int(count)
-    return parsed
-
-
-def load_cryptopanic() -> list[CryptoPanicHeadline]:
-    """CryptoPanic headlines with community vote counts: a weak, noisy sentiment signal."""
-    rows: list[CryptoPanicHeadline] = []
-    with _require(cryptopanic_path()).open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            time = datetime.strptime(row["Time"][:33], CRYPTOPANIC_TIME_FORMAT)
-            votes = parse_cryptopanic_votes(row["Votes"])
-            rows.append(CryptoPanicHeadline(row["Title"], time, row["Source"], votes))
     return rows
 
 
