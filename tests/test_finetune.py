@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.records import SentimentLabel
 from core.settings import THRESHOLDS_FILE, Settings
 from evals.datasets import load_twitter_financial_news, twitter_split
 from evals.finetune_embeddings import calibrate_thresholds, similarities, train
@@ -43,6 +44,9 @@ def sentiment_model() -> FineTunedSentiment:
 
 
 def test_adapter_is_small_and_permissively_trained(sentiment_model: FineTunedSentiment) -> None:
+    """The size and the licence guard are checks; the held-out score is a documentation check:
+    it reads what the adapter's ``training.json`` reports about itself, which no code change can
+    break. The tests below run the model."""
     size = sum(p.stat().st_size for p in default_adapter_path().iterdir())
     assert size < 5_000_000
     meta = sentiment_model.metadata
@@ -95,6 +99,41 @@ def test_votes_are_consistent_probabilities(sentiment_model: FineTunedSentiment)
     alone = sentiment_model.predict_proba(texts[2:])
     np.testing.assert_allclose(alone[0], proba[2], atol=1e-5)
     assert sentiment_model.predict_proba([]).shape == (0, 3)
+
+
+# Held-out rows of Twitter Financial News (MIT): ``twitter_split()`` keeps them out of training.
+# Each is plain to a reader, so a model that loads right is sure of every one.
+CLEAR_HEADLINES: dict[SentimentLabel, tuple[str, ...]] = {
+    "bearish": (
+        "Urban Outfitters stock down 9% after Q3 results",
+        "Canada Goose Drops After Cutting Forecast on Drag From Virus",
+        "H&P downgraded at Argus as drilling industry weakness seen persisting",
+        "Peloton stock plummets after the company reports widening loss, slowing revenue",
+    ),
+    "bullish": (
+        "Ocular Therapeutix up 11% premarket on encouraging OTX-TIC data",
+        "Uber stock price target raised to $50 from $45 at Oppenheimer",
+        "AMD launches 7nm GPU for workstations; shares +4%",
+        "Audentes Therapeutics upgraded to outperform from in line at Evercore ISI",
+    ),
+    "neutral": (
+        "What to look for when Fed Chair Powell meets with Congress this week",
+        "Item 9 Labs reports Q4 results",
+        "Bitcoin Cash ABC, EOS and Ethereum – Daily Tech Analysis – 15/12/19",
+        "Will Five Below Continue to Be Volatile in 2020?",
+    ),
+}
+
+
+def test_committed_adapter_reads_clear_headlines(sentiment_model: FineTunedSentiment) -> None:
+    # Unlike the training.json checks, this runs the model: a wrong head, a wrong pooling or an
+    # adapter left unapplied turns these answers.
+    texts = [text for texts in CLEAR_HEADLINES.values() for text in texts]
+    expected = [label for label, texts in CLEAR_HEADLINES.items() for _ in texts]
+    votes = sentiment_model.predict(texts)
+    assert [v.label for v in votes] == expected
+    confidences = [round(v.confidence, 3) for v in votes]
+    assert min(confidences) > 0.9, confidences
 
 
 def test_missing_adapter_is_a_clear_error(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from evals.train_pair_verifier import main as train_verifier
 from tools.embeddings import get_embedder
 from tools.pair_verifier import (
     CLASSES,
+    MAX_TOKENS,
     PairVerifier,
     default_verifier_path,
     get_pair_verifier,
@@ -31,6 +32,9 @@ def verifier() -> PairVerifier:
 
 
 def test_committed_verifier_is_small_permissive_and_calibrated(verifier: PairVerifier) -> None:
+    """The size, the licence guard and the order of the cuts are checks; the calibration and
+    held-out figures are documentation checks: they read what the verifier's ``training.json``
+    reports about itself, which no code change can break. The tests below run the model."""
     size = sum(p.stat().st_size for p in default_verifier_path().iterdir())
     assert size < 5_000_000
     meta = verifier.metadata
@@ -73,6 +77,64 @@ def test_verifier_separates_gray_zone_pairs_cosine_cannot(
         similarity, probability, labels, 0.75, 0.5, verifier.same_cut, verifier.distinct_cut
     )
     assert metrics["muddy_middle_after_verifier"] < gray.mean()
+
+
+# Headlines of held-out stories of the story clusters (public domain), in no training story. The
+# OneDrive pair scores 0.74 under the base embeddings: the gray zone the verifier is there for.
+SAME_STORY = [
+    (
+        "Zebra Tech to buy Motorola Solutions' enterprise business",
+        "Zebra Technologies to purchase Motorola Solutions' enterprise business",
+    ),
+    (
+        "Live Updates: Market Basket Employees Rally for CEO's Reinstatement",
+        "Market Basket workers rally for fired CEO's reinstatement",
+    ),
+    (
+        "Greenpeace hit with $5.2 million loss after employee makes bad bet on currency",
+        "Greenpeace employee loses $5.15m in bad currency bet",
+    ),
+    (
+        "Gap's 1st quarter net income declines 22%",
+        "Gap's first-quarter net income drops 22 percent",
+    ),
+    (
+        "Microsoft Steps Up its Cloud Game with Big OneDrive Storage Increases",
+        "Microsoft More Than Doubles OneDrive's Free Cloud Storage To 15 Gigabytes",
+    ),
+]
+# Other stories: the first three share a topic (lay-offs, profits, cloud storage), the rest none.
+DIFFERENT_STORY = [
+    (
+        "HP to lay off workers",
+        "Microsoft on Thursday announced it will lay off up to 18000 workers over the next  ...",
+    ),
+    (
+        "American Express profit rises; sales falls short",
+        "Microsoft profits fall despite consumer, business line sales increases",
+    ),
+    (
+        "Microsoft OneDrive jumps to 15GB free, and 1TB for Office 365",
+        "Pricing for OnePlus One 16GB and 64GB models may have leaked ahead of  ...",
+    ),
+    (
+        "Gold price falls as ETF outflows weigh; palladium tumbles",
+        "Meteor Shower Will Be Most Visible Early Tuesday Morning",
+    ),
+    (
+        "Hewlett-Packard to Cut Up 16000 More Jobs",
+        "Homeland Security Warns Not to Use Internet Explorer Due to Bug",
+    ),
+]
+
+
+def test_committed_verifier_tells_clear_pairs_apart(verifier: PairVerifier) -> None:
+    # Unlike the training.json checks, this runs the model: a wrong head, a wrong pooling or an
+    # adapter left unapplied turns these answers.
+    same = verifier.probability(SAME_STORY)
+    different = verifier.probability(DIFFERENT_STORY)
+    assert (same > max(verifier.same_cut, 0.9)).all(), same
+    assert (different < 0.1).all(), different
 
 
 def test_pair_probabilities_do_not_depend_on_batching(verifier: PairVerifier) -> None:
@@ -133,14 +195,15 @@ def test_verifier_metrics_follow_the_desk_order() -> None:
     assert m["desk_recall"] == pytest.approx(3 / 5, abs=1e-4)
 
 
-def test_a_short_training_run_learns_pairs(shared_data: Path) -> None:
-    """The shared LoRA loop on pair inputs: a few epochs on real STS-B pairs must fit them."""
+def test_a_short_training_run_learns_pairs(shared_data: Path, tmp_path: Path) -> None:
+    """The shared LoRA loop on pair inputs: a few epochs on real STS-B pairs must fit them, and
+    the desk's loader must replay the saved network exactly."""
     stsb = [p for p in stsb_pairs()[0] if p.duplicate or p.score <= 0.2][:64]
     inputs = [(p.a, p.b) for p in stsb]
     labels = [CLASSES[int(p.duplicate)] for p in stsb]
     gold = np.array([int(p.duplicate) for p in stsb])
     assert 0 < gold.mean() < 1
-    net = AdaptedNet(CLASSES, rank=4, alpha=8, dropout=0.0, seed=1, max_tokens=64)
+    net = AdaptedNet(CLASSES, rank=4, alpha=8, dropout=0.0, seed=1, max_tokens=MAX_TOKENS)
     before = roc_auc_score(gold, net.predict_proba(inputs)[:, 1])
 
     def validate(trained: AdaptedNet) -> dict[str, float]:
@@ -150,3 +213,9 @@ def test_a_short_training_run_learns_pairs(shared_data: Path) -> None:
     assert len(history) == 3 and outcome["best_epoch"] in (1, 2, 3)
     assert max(h["auc"] for h in history) > max(before, 0.9)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+    # Trained, the adapter is no longer a no-op, so a loader that drops it, pools differently or
+    # misreads the head gives other probabilities than the network that was saved.
+    net.save(tmp_path, {"classes": list(CLASSES)})
+    loaded = PairVerifier(tmp_path).probability(inputs)
+    np.testing.assert_allclose(loaded, net.predict_proba(inputs)[:, 1], atol=1e-5)
