@@ -8,7 +8,6 @@ the desk's other commands never pay for them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.eval_reports import EvalReport
 from core.settings import Settings
 
 console = Console(stderr=True)
@@ -60,24 +60,24 @@ def dataset_progress() -> Iterator[DatasetProgress]:
         yield advance
 
 
-def finish(args: argparse.Namespace, report: dict[str, Any]) -> int:
+def finish(args: argparse.Namespace, report: EvalReport) -> int:
     """Compare with an earlier report, print the tables and write the JSON report."""
-    from evals.report import breakdowns, compare_reports, print_report
+    from pydantic import ValidationError
+
+    from evals.report import compare_reports, print_report
 
     if args.compare:
-        old_report = json.loads(Path(args.compare).read_text())
-        report["compared_with"] = compare_reports(old_report, report)
-        for title, rows in breakdowns(report):
-            old_rows = dict(breakdowns(old_report)).get(title, {})
-            report["compared_with"] += compare_reports({"analyzers": old_rows}, {"analyzers": rows})
+        kind = type(report)
+        try:
+            old_report = kind.model_validate_json(Path(args.compare).read_text(encoding="utf-8"))
+        except ValidationError as error:
+            raise SystemExit(f"--compare {args.compare}: not a {kind.__name__}: {error}") from None
+        report.compared_with = compare_reports(old_report, report)
     # Piped into a file, rich would fold the tables to 80 columns and cut the metric names.
-    table_console = Console(width=None if sys.stdout.isatty() else 200)
-    print_report(report, table_console)
-    for title, rows in breakdowns(report):
-        print_report({"data": title, "analyzers": rows}, table_console)
+    print_report(report, Console(width=None if sys.stdout.isatty() else 200))
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        Path(args.report).write_text(report.to_json(), encoding="utf-8")
         console.print(f"report: {args.report}")
     return 0
 

@@ -19,6 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.eval_reports import (
+    EventScores,
+    EventsReport,
+    EventsSplit,
+    EventTypeScores,
+    PrecisionRecallCounts,
+)
 from evals.datasets import shared_data_dir
 from evals.tables import field, read_rows
 from tools.urgency_rules import SENTIFM_EVENT_TYPES, tag_events
@@ -55,24 +62,24 @@ def parse_labels(value: Any) -> set[str]:
     return {part.strip() for part in text.replace(";", ",").replace("|", ",").split(",") if part}
 
 
-def prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+def prf(tp: int, fp: int, fn: int) -> PrecisionRecallCounts:
     """Precision, recall and F1 from counts; 0.0 where a ratio has nothing to divide by."""
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-    }
+    return PrecisionRecallCounts(
+        precision=round(precision, 4),
+        recall=round(recall, 4),
+        f1=round(f1, 4),
+        tp=tp,
+        fp=fp,
+        fn=fn,
+    )
 
 
 def score_events(
     gold: Sequence[set[str]], predicted: Sequence[set[str]], types: Sequence[str]
-) -> dict[str, Any]:
+) -> EventScores:
     """Any-event detection plus per-type, micro and macro precision / recall / F1."""
     scored = set(types)
     any_counts = [0, 0, 0]
@@ -86,29 +93,33 @@ def score_events(
             per_type[t][0] += t in g and t in p
             per_type[t][1] += t in p and t not in g
             per_type[t][2] += t in g and t not in p
-    by_type = {t: {**prf(*c), "support": c[0] + c[2]} for t, c in per_type.items()}
+    by_type = {
+        t: EventTypeScores(**prf(*c).model_dump(), support=c[0] + c[2]) for t, c in per_type.items()
+    }
     micro = prf(*(sum(c[i] for c in per_type.values()) for i in range(3)))
     # Macro over the types that occur in the gold labels: an absent type has no recall to average.
-    present = [m for m in by_type.values() if m["support"]]
-    macro = {
-        k: round(sum(m[k] for m in present) / len(present), 4) if present else 0.0
-        for k in ("precision", "recall", "f1")
-    }
+    present = [m for m in by_type.values() if m.support]
+
+    def macro(metric: str) -> float:
+        if not present:
+            return 0.0
+        return round(sum(getattr(m, metric) for m in present) / len(present), 4)
+
     detection = prf(*any_counts)
-    return {
-        "n": len(gold),
-        "with_event": sum(bool(g & scored) for g in gold),
-        "any_precision": detection["precision"],
-        "any_recall": detection["recall"],
-        "any_f1": detection["f1"],
-        "micro_precision": micro["precision"],
-        "micro_recall": micro["recall"],
-        "micro_f1": micro["f1"],
-        "macro_precision": macro["precision"],
-        "macro_recall": macro["recall"],
-        "macro_f1": macro["f1"],
-        "per_type": by_type,
-    }
+    return EventScores(
+        n=len(gold),
+        with_event=sum(bool(g & scored) for g in gold),
+        any_precision=detection.precision,
+        any_recall=detection.recall,
+        any_f1=detection.f1,
+        micro_precision=micro.precision,
+        micro_recall=micro.recall,
+        micro_f1=micro.f1,
+        macro_precision=macro("precision"),
+        macro_recall=macro("recall"),
+        macro_f1=macro("f1"),
+        per_type=by_type,
+    )
 
 
 def evaluate_events(
@@ -121,7 +132,7 @@ def evaluate_events(
     test_fraction: float = TEST_FRACTION,
     types: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> EventsReport:
     """Tag every sentence of the chosen part and score the tags against the labels."""
     if part not in ("train", "test", "all"):
         raise ValueError("part must be train, test or all")
@@ -145,20 +156,20 @@ def evaluate_events(
             progress(done, len(texts))
     elapsed = time.perf_counter() - started
     unknown = sorted({t for g in gold for t in g} - set(scored_types))
-    return {
-        "data": str(data),
-        **score_events(gold, predicted, scored_types),
-        "split": {
-            "evaluated_on": part,
-            "seed": SPLIT_SEED,
-            "sample_seed": seed,
-            "test_fraction": test_fraction,
-            "train_rows": len(train),
-            "test_rows": len(test),
-            "method": SPLIT_METHOD,
-            "note": "the tagger's patterns were tuned on the train part only",
-        },
-        "unscored_gold_types": unknown,
-        "latency_ms_per_item": round(1000 * elapsed / max(len(texts), 1), 3),
-        "llm_tokens_per_item": 0,
-    }
+    return EventsReport(
+        data=str(data),
+        **score_events(gold, predicted, scored_types).model_dump(),
+        split=EventsSplit(
+            evaluated_on=part,
+            seed=SPLIT_SEED,
+            sample_seed=seed,
+            test_fraction=test_fraction,
+            train_rows=len(train),
+            test_rows=len(test),
+            method=SPLIT_METHOD,
+            note="the tagger's patterns were tuned on the train part only",
+        ),
+        unscored_gold_types=unknown,
+        latency_ms_per_item=round(1000 * elapsed / max(len(texts), 1), 3),
+        llm_tokens_per_item=0,
+    )

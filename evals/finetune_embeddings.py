@@ -285,12 +285,11 @@ def before_after(
             report = evaluate_pairs(
                 path, "a", "b", "label", config, plot=out / "eval" / f"{name}_{when}.png"
             )
-            results.setdefault(name, {})[when] = report
-            (out / "eval" / f"{name}_{when}.json").write_text(json.dumps(report, indent=2))
-        report = evaluate_stream(stream_file, "title", "timestamp", "story", config)
-        results.setdefault("story_stream_heldout", {})[when] = report
-        stream_report = out / "eval" / f"story_stream_heldout_{when}.json"
-        stream_report.write_text(json.dumps(report, indent=2))
+            results.setdefault(name, {})[when] = report.to_dict()
+            (out / "eval" / f"{name}_{when}.json").write_text(report.to_json())
+        stream = evaluate_stream(stream_file, "title", "timestamp", "story", config)
+        results.setdefault("story_stream_heldout", {})[when] = stream.to_dict()
+        (out / "eval" / f"story_stream_heldout_{when}.json").write_text(stream.to_json())
     keys = ("auc", "muddy_middle", "f1_at_threshold", "best_f1", "precision", "recall")
     print(f"\n{'held-out set':<22} {'metric':<16} {'before':>8} {'after':>8}")
     for name, pair in results.items():

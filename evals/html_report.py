@@ -3,6 +3,11 @@
 Each report gets its headline numbers as a table, its comparison lines, a chart drawn from its
 numbers where one helps (F1 per sentiment analyzer, a confusion matrix) and the plots it wrote
 itself (pair similarity scatters). Images are embedded, so the page can be mailed or attached.
+
+The page reads the reports as plain JSON rather than through their models in
+`core.eval_reports`: a folder may hold reports written by earlier versions (before a key
+became required) or trimmed by hand, and the page should show what each one has rather than
+skip it. Which keys are headline numbers still comes from the models.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evals.report import HEADLINE_KEYS, breakdowns, report_rows
+from core.eval_reports import all_headline_fields
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -27,6 +32,35 @@ th { background: #f4f4f4; } .meta { color: #666; font-size: 0.85rem; }
 img { max-width: 100%; margin: 0.4rem 0; border: 1px solid #eee; }
 ul.changes { font-family: monospace; font-size: 0.85rem; }
 """
+
+
+HEADLINE_KEYS = all_headline_fields()
+
+
+def report_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One row per analyzer (sentiment) or a single row (every other eval)."""
+    if "analyzers" in report:
+        return dict(report["analyzers"])
+    return {"all": report}
+
+
+def breakdowns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The per-dataset, per-horizon and per-type rows a report carries, as the models'
+    ``breakdowns`` give them."""
+    tables: list[tuple[str, dict[str, Any]]] = []
+    datasets = {k: v for k, v in report.get("datasets", {}).items() if "n" in v}
+    if datasets:
+        tables.append(("per dataset", datasets))
+    horizons = {
+        f"{name} {h}": row
+        for name, d in datasets.items()
+        for h, row in d.get("horizons", {}).items()
+    }
+    if len(horizons) > len(datasets):
+        tables.append(("per dataset and horizon", horizons))
+    if "per_type" in report:
+        tables.append(("per event type", report["per_type"]))
+    return tables
 
 
 def load_reports(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -92,7 +126,8 @@ def sentiment_chart(report: dict[str, Any]) -> str | None:
 
 
 def _table(rows: dict[str, dict[str, Any]]) -> str:
-    keys = [k for k in HEADLINE_KEYS if any(k in r for r in rows.values())]
+    # In the order the report has them (its model's field order), every key any row has.
+    keys = list(dict.fromkeys(k for r in rows.values() for k in r if k in HEADLINE_KEYS))
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     body = "".join(
         f"<tr><td>{html.escape(name)}</td>"

@@ -33,6 +33,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from core.eval_reports import (
+    Bootstrap,
+    ImpactDataset,
+    ImpactHorizon,
+    ImpactItem,
+    ImpactReport,
+    LiftScores,
+)
 from core.records import NewsItem
 from core.settings import Settings
 from evals.datasets import shared_data_dir
@@ -214,20 +222,20 @@ def lift_with_ci(
 
 def group_report(
     moves: Sequence[float], widen: Sequence[bool], resamples: int, seed: int
-) -> dict[str, Any]:
+) -> LiftScores:
     """The headline numbers for one set of (move, widen?) pairs."""
     w = [m for m, flag in zip(moves, widen, strict=True) if flag]
     r = [m for m, flag in zip(moves, widen, strict=True) if not flag]
     lift, ci = lift_with_ci(w, r, resamples, seed)
-    return {
-        "n": len(moves),
-        "n_widen": len(w),
-        "n_rest": len(r),
-        "mean_abs_move_widen": round(float(np.mean(w)), 3) if w else None,
-        "mean_abs_move_rest": round(float(np.mean(r)), 3) if r else None,
-        "lift": lift,
-        "lift_ci95": ci,
-    }
+    return LiftScores(
+        n=len(moves),
+        n_widen=len(w),
+        n_rest=len(r),
+        mean_abs_move_widen=round(float(np.mean(w)), 3) if w else None,
+        mean_abs_move_rest=round(float(np.mean(r)), 3) if r else None,
+        lift=lift,
+        lift_ci95=ci,
+    )
 
 
 @dataclass
@@ -352,6 +360,10 @@ def realised_moves(
     return {f"{h}m": [series.move_bps(t, h) for t in times] for h in horizons}
 
 
+# A dataset's scored (move, widen?) pairs at one horizon, unrounded: the headline one is pooled.
+ScoredMoves = list[tuple[float, bool]]
+
+
 def evaluate_source(
     source: ImpactSource,
     settings: Settings,
@@ -361,7 +373,7 @@ def evaluate_source(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> tuple[ImpactDataset, ScoredMoves]:
     zone = ZoneInfo(source.naive_time_zone)
     rows = read_rows(source.data, limit, seed)
     times = [parse_instant(row_field(r, source.time_field), zone) for r in rows]
@@ -371,69 +383,67 @@ def evaluate_source(
     moves = realised_moves(source, rows, times, horizons)
     names = horizon_names(source, horizons)
 
-    by_horizon: dict[str, Any] = {}
+    by_horizon: dict[str, ImpactHorizon] = {}
+    scored_by_horizon: dict[str, ScoredMoves] = {}
     for name in names:
         # Rejected posts (nothing left after clean-up) were never read by the desk.
-        scored = [
+        scored = scored_by_horizon[name] = [
             (m, r.widen)
             for m, r in zip(moves[name], reads, strict=True)
             if m is not None and r.verdict != "rejected"
         ]
         one = group_report([m for m, _ in scored], [w for _, w in scored], resamples, seed)
-        one["skipped_no_price"] = sum(
-            m is None for m, r in zip(moves[name], reads, strict=True) if r.verdict != "rejected"
+        by_horizon[name] = ImpactHorizon(
+            **one.model_dump(),
+            skipped_no_price=sum(
+                m is None
+                for m, r in zip(moves[name], reads, strict=True)
+                if r.verdict != "rejected"
+            ),
         )
-        by_horizon[name] = one
 
     verdicts: dict[str, int] = {}
     for r in reads:
         verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
     headline = names[0]
-    return {
-        "data": str(source.data),
-        **by_horizon[headline],
-        "horizon": headline,
-        "asset": source.asset,
-        "n_items": len(rows),
-        "verdicts": verdicts,
-        "n_material": sum(r.route == "material" for r in reads),
-        "latency_ms_per_item": round(float(np.mean([r.latency_ms for r in reads])), 2)
+    dataset = ImpactDataset(
+        **by_horizon[headline].model_dump(),
+        data=str(source.data),
+        horizon=headline,
+        asset=source.asset,
+        n_items=len(rows),
+        verdicts=verdicts,
+        n_material=sum(r.route == "material" for r in reads),
+        latency_ms_per_item=round(float(np.mean([r.latency_ms for r in reads])), 2)
         if reads
         else 0.0,
-        "llm_tokens_per_item": round(tokens / max(len(rows), 1), 1),
-        "horizons": by_horizon,
-        "items": [
-            {
-                "id": r.item_id,
-                "time": t.isoformat(),
-                "text": r.text,
-                "verdict": r.verdict,
-                "route": r.route,
-                "widen": r.widen,
-                "asset_bps": r.asset_bps,
-                "max_bps": r.max_bps,
-                "events": r.events,
-                "move_bps": {
-                    n: None if moves[n][i] is None else round(moves[n][i], 2) for n in names
-                },
-            }
+        llm_tokens_per_item=round(tokens / max(len(rows), 1), 1),
+        horizons=by_horizon,
+        items=[
+            ImpactItem(
+                id=r.item_id,
+                time=t.isoformat(),
+                text=r.text,
+                verdict=r.verdict,
+                route=r.route,
+                widen=r.widen,
+                asset_bps=r.asset_bps,
+                max_bps=r.max_bps,
+                events=r.events,
+                move_bps={n: None if moves[n][i] is None else round(moves[n][i], 2) for n in names},
+            )
             for i, (t, r) in enumerate(zip(times, reads, strict=True))
         ],
-        "_headline_moves": [
-            (m, r.widen)
-            for m, r in zip(moves[headline], reads, strict=True)
-            if m is not None and r.verdict != "rejected"
-        ],
-    }
+    )
+    return dataset, scored_by_horizon[headline]
 
 
-def pooled(reports: dict[str, dict[str, Any]], resamples: int, seed: int) -> dict[str, Any]:
+def pooled(moves_by_dataset: Sequence[ScoredMoves], resamples: int, seed: int) -> LiftScores:
     """All datasets together, each move divided by its dataset's mean move: a DOGE half hour and
     an SPY afternoon differ in scale, and raw bps would let the wilder market decide the lift."""
     moves: list[float] = []
     flags: list[bool] = []
-    for report in reports.values():
-        pairs = report["_headline_moves"]
+    for pairs in moves_by_dataset:
         scale = float(np.mean([m for m, _ in pairs])) if pairs else 0.0
         if scale <= 0:
             continue
@@ -451,42 +461,40 @@ def evaluate_impact(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> ImpactReport:
     if not horizons or any(h <= 0 for h in horizons):
         raise ValueError("horizons must be positive minutes")
-    datasets = {
+    evaluated = {
         s.name: evaluate_source(s, settings, horizons, limit, with_llm, resamples, seed, progress)
         for s in sources
     }
-    n_items = sum(d["n_items"] for d in datasets.values())
+    datasets = {name: dataset for name, (dataset, _) in evaluated.items()}
+    n_items = sum(d.n_items for d in datasets.values())
+    overall: dict[str, Any]
     if len(datasets) == 1:
-        overall = {k: v for k, v in next(iter(datasets.values())).items() if k != "items"}
+        # One dataset: its own numbers in bps, with what it says about itself.
+        (only,) = datasets.values()
+        overall = only.model_dump(exclude={"data", "n_items", "horizons", "items"})
         overall["move_unit"] = "bps"
     else:
-        overall = pooled(datasets, resamples, seed)
+        overall = pooled([moves for _, moves in evaluated.values()], resamples, seed).model_dump()
         overall["move_unit"] = "multiple of each dataset's mean |move| at its headline horizon"
         overall["latency_ms_per_item"] = round(
-            sum(d["latency_ms_per_item"] * d["n_items"] for d in datasets.values())
-            / max(n_items, 1),
+            sum(d.latency_ms_per_item * d.n_items for d in datasets.values()) / max(n_items, 1),
             2,
         )
         overall["llm_tokens_per_item"] = round(
-            sum(d["llm_tokens_per_item"] * d["n_items"] for d in datasets.values())
-            / max(n_items, 1),
+            sum(d.llm_tokens_per_item * d.n_items for d in datasets.values()) / max(n_items, 1),
             1,
         )
-        overall["skipped_no_price"] = sum(d["skipped_no_price"] for d in datasets.values())
-    for d in datasets.values():
-        d.pop("_headline_moves")
-    overall.pop("_headline_moves", None)
-    overall.pop("horizons", None)
-    return {
+        overall["skipped_no_price"] = sum(d.skipped_no_price for d in datasets.values())
+    return ImpactReport(
         **overall,
-        "data": ", ".join(s.name for s in sources),
-        "n_items": n_items,
-        "widen_definition": WIDEN_DEFINITION,
-        "material_bps": settings.material_bps,
-        "llm": with_llm,
-        "bootstrap": {"resamples": resamples, "seed": seed, "interval": "percentile 95%"},
-        "datasets": datasets,
-    }
+        data=", ".join(s.name for s in sources),
+        n_items=n_items,
+        widen_definition=WIDEN_DEFINITION,
+        material_bps=settings.material_bps,
+        llm=with_llm,
+        bootstrap=Bootstrap(resamples=resamples, seed=seed, interval="percentile 95%"),
+        datasets=datasets,
+    )

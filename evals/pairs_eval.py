@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
+from core.eval_reports import PairScores, PairsReport, VerifierScores
 from core.settings import Settings
 from evals.tables import field, read_rows
 from tools.embeddings import get_embedder
@@ -22,26 +23,24 @@ from tools.pair_verifier import PairVerifier, get_pair_verifier, material_differ
 
 def pair_metrics(
     similarity: np.ndarray, labels: np.ndarray, duplicate_t: float, unique_t: float
-) -> dict[str, Any]:
+) -> PairScores:
     """AUC, muddy middle, F1 at the duplicate threshold and the best F1 over thresholds."""
     grid = np.round(np.arange(0.30, 0.96, 0.01), 2)
     f1s = [f1_score(labels, similarity > t, zero_division=0) for t in grid]
     best = int(np.argmax(f1s))
-    return {
-        "n": int(len(labels)),
-        "positives": int(labels.sum()),
-        "auc": round(float(roc_auc_score(labels, similarity)), 4),
-        "muddy_middle": round(
-            float(np.mean((similarity > unique_t) & (similarity < duplicate_t))), 4
-        ),
-        "threshold": duplicate_t,
-        "unique_threshold": unique_t,
-        "f1_at_threshold": round(
+    return PairScores(
+        n=int(len(labels)),
+        positives=int(labels.sum()),
+        auc=round(float(roc_auc_score(labels, similarity)), 4),
+        muddy_middle=round(float(np.mean((similarity > unique_t) & (similarity < duplicate_t))), 4),
+        threshold=duplicate_t,
+        unique_threshold=unique_t,
+        f1_at_threshold=round(
             float(f1_score(labels, similarity > duplicate_t, zero_division=0)), 4
         ),
-        "best_f1": round(float(f1s[best]), 4),
-        "best_threshold": float(grid[best]),
-    }
+        best_f1=round(float(f1s[best]), 4),
+        best_threshold=float(grid[best]),
+    )
 
 
 def verifier_metrics(
@@ -53,7 +52,7 @@ def verifier_metrics(
     same_cut: float,
     distinct_cut: float,
     not_copy: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> VerifierScores:
     """The cross-encoder alone, and the desk as it decides: cosine cuts first, the verifier on
     the gray zone between them, where `not_copy` marks the pairs ``material_difference`` keeps
     from being called copies. ``muddy_middle_after_verifier`` is what is still undecided (left
@@ -68,24 +67,24 @@ def verifier_metrics(
     f1s = [f1_score(labels, probability >= t, zero_division=0) for t in grid]
     best = int(np.argmax(f1s))
     two_classes = len(set(labels[gray].tolist())) == 2
-    return {
-        "verifier_auc": round(float(roc_auc_score(labels, probability)), 4),
-        "verifier_gray_auc": round(float(roc_auc_score(labels[gray], probability[gray])), 4)
+    return VerifierScores(
+        verifier_auc=round(float(roc_auc_score(labels, probability)), 4),
+        verifier_gray_auc=round(float(roc_auc_score(labels[gray], probability[gray])), 4)
         if two_classes
         else None,
-        "verifier_f1_at_cut": round(
+        verifier_f1_at_cut=round(
             float(f1_score(labels, probability > same_cut, zero_division=0)), 4
         ),
-        "verifier_best_f1": round(float(f1s[best]), 4),
-        "verifier_best_cut": float(grid[best]),
-        "verifier_same_cut": same_cut,
-        "verifier_distinct_cut": distinct_cut,
-        "verifier_call_share": round(float(gray.mean()), 4),
-        "muddy_middle_after_verifier": round(float(undecided.mean()), 4),
-        "desk_precision": round(float(labels[duplicate].mean()) if duplicate.any() else 0.0, 4),
-        "desk_recall": round(float(duplicate[labels == 1].mean()) if labels.any() else 0.0, 4),
-        "desk_f1": round(float(f1_score(labels, duplicate, zero_division=0)), 4),
-    }
+        verifier_best_f1=round(float(f1s[best]), 4),
+        verifier_best_cut=float(grid[best]),
+        verifier_same_cut=same_cut,
+        verifier_distinct_cut=distinct_cut,
+        verifier_call_share=round(float(gray.mean()), 4),
+        muddy_middle_after_verifier=round(float(undecided.mean()), 4),
+        desk_precision=round(float(labels[duplicate].mean()) if duplicate.any() else 0.0, 4),
+        desk_recall=round(float(duplicate[labels == 1].mean()) if labels.any() else 0.0, 4),
+        desk_f1=round(float(f1_score(labels, duplicate, zero_division=0)), 4),
+    )
 
 
 def score_with_verifier(
@@ -95,24 +94,23 @@ def score_with_verifier(
     labels: np.ndarray,
     duplicate_t: float,
     unique_t: float,
-) -> dict[str, Any]:
+) -> VerifierScores:
     """``verifier_metrics`` for these pairs under `verifier`, with its timing."""
     started = time.perf_counter()
     probability = verifier.probability(texts)
     elapsed = time.perf_counter() - started
-    return {
-        **verifier_metrics(
-            similarity,
-            probability,
-            labels,
-            duplicate_t,
-            unique_t,
-            verifier.same_cut,
-            verifier.distinct_cut,
-            not_copies(texts),
-        ),
-        "verifier_ms_per_pair": round(1000 * elapsed / max(len(texts), 1), 2),
-    }
+    scores = verifier_metrics(
+        similarity,
+        probability,
+        labels,
+        duplicate_t,
+        unique_t,
+        verifier.same_cut,
+        verifier.distinct_cut,
+        not_copies(texts),
+    )
+    scores.verifier_ms_per_pair = round(1000 * elapsed / max(len(texts), 1), 2)
+    return scores
 
 
 def not_copies(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -166,7 +164,7 @@ def evaluate_pairs(
     label_cutoff: float | None = None,
     plot: Path | None = None,
     model: str | None = None,
-) -> dict[str, Any]:
+) -> PairsReport:
     """Similarity of each pair under the (configured or given) embedding model.
 
     `label_cutoff` turns a graded score (STS-B 0-5) into duplicate = score >= cutoff.
@@ -191,37 +189,38 @@ def evaluate_pairs(
     right = embedder.encode([t[1] for t in texts], show_progress=True)
     elapsed = time.perf_counter() - started
     similarity = np.sum(left * right, axis=1)
-    report = pair_metrics(
+    scores = pair_metrics(
         similarity, labels, settings.dedup_duplicate_threshold, settings.dedup_unique_threshold
     )
-    report.update(
+    verifier_keys: dict[str, Any] = {}
+    if settings.dedup_verifier != "none":
+        verifier = get_pair_verifier(settings.dedup_verifier_model)
+        checked = score_with_verifier(
+            verifier,
+            texts,
+            similarity,
+            labels,
+            settings.dedup_duplicate_threshold,
+            settings.dedup_unique_threshold,
+        )
+        # Optional keys: only a run with the verifier has them.
+        verifier_keys = {**checked.model_dump(), "verifier_model": str(verifier.path)}
+    report = PairsReport(
+        **scores.model_dump(),
         data=str(data),
         model=str(embedder.model_path),
         latency_ms_per_pair=round(1000 * elapsed / max(len(rows), 1), 2),
         llm_tokens_per_item=0,
+        **verifier_keys,
     )
-    if settings.dedup_verifier != "none":
-        verifier = get_pair_verifier(settings.dedup_verifier_model)
-        report.update(
-            score_with_verifier(
-                verifier,
-                texts,
-                similarity,
-                labels,
-                settings.dedup_duplicate_threshold,
-                settings.dedup_unique_threshold,
-            ),
-            verifier_model=str(verifier.path),
-        )
     if plot is not None:
         plot_pairs(
             similarity,
             labels,
-            report["threshold"],
-            report["unique_threshold"],
+            report.threshold,
+            report.unique_threshold,
             plot,
-            f"{Path(data).name}: AUC {report['auc']:.3f}, "
-            f"muddy middle {report['muddy_middle']:.0%}",
+            f"{Path(data).name}: AUC {report.auc:.3f}, muddy middle {report.muddy_middle:.0%}",
         )
-        report["plot"] = str(plot)
+        report.plot = str(plot)
     return report

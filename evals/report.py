@@ -1,104 +1,56 @@
-"""Printing eval reports as tables, and comparing a report with an earlier one."""
+"""Printing eval reports as tables, and comparing a report with an earlier one.
+
+The columns are each row's headline numbers, as its model in `core.eval_reports` marks them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from rich.console import Console
 from rich.table import Table
 
-HEADLINE_KEYS = (
-    "n",
-    "precision",
-    "recall",
-    "f1",
-    "llm_calls_saved",
-    "accuracy",
-    "weighted_f1",
-    "macro_f1",
-    "auc",
-    "muddy_middle",
-    "f1_at_threshold",
-    "threshold",
-    "best_f1",
-    "best_threshold",
-    # eval pairs with the pair verifier on the gray zone
-    "verifier_auc",
-    "verifier_best_f1",
-    "verifier_call_share",
-    "verifier_calls",
-    "muddy_middle_after_verifier",
-    "desk_precision",
-    "desk_recall",
-    "desk_f1",
-    "failures",
-    "latency_ms_per_item",
-    "latency_ms_per_pair",
-    # eval impact
-    "n_widen",
-    "n_rest",
-    "mean_abs_move_widen",
-    "mean_abs_move_rest",
-    "lift",
-    "lift_ci95",
-    "skipped_no_price",
-    # eval events
-    "any_precision",
-    "any_recall",
-    "any_f1",
-    "micro_f1",
-    # eval tagging
-    "precision_with_topics",
-    "llm_tokens_per_item",
-)
+from core.eval_reports import EvalReport, Scores
 
 
-def report_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """One row per analyzer (sentiment) or a single row (pairs)."""
-    if "analyzers" in report:
-        return dict(report["analyzers"])
-    return {"all": report}
-
-
-def print_report(report: dict[str, Any], console: Console) -> None:
-    rows = report_rows(report)
-    keys = [k for k in HEADLINE_KEYS if any(k in r for r in rows.values())]
-    table = Table(title=report.get("data", "eval"))
+def print_table(title: str, rows: Mapping[str, Scores], console: Console) -> None:
+    numbers = {name: row.headline_numbers() for name, row in rows.items()}
+    # Rows of one table may differ (the ensemble has no failures): every key any row has.
+    keys = list(dict.fromkeys(key for values in numbers.values() for key in values))
+    table = Table(title=title)
     table.add_column("")
     for key in keys:
         table.add_column(key)
-    for name, values in rows.items():
+    for name, values in numbers.items():
         table.add_row(name, *(str(values.get(k, "")) for k in keys))
     console.print(table)
-    for change in report.get("compared_with", []):
+
+
+def print_report(report: EvalReport, console: Console) -> None:
+    """The main table, the comparison lines, then one table per breakdown."""
+    print_table(report.data, report.rows(), console)
+    for change in report.compared_with:
         console.print(f"  {change}")
+    for title, rows in report.breakdowns():
+        print_table(title, rows, console)
 
 
-def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """'classifier weighted_f1 0.7720 -> 0.8012 (+0.0292)' for every shared number."""
+def compare_rows(old: Mapping[str, Scores], new: Mapping[str, Scores]) -> list[str]:
     changes = []
-    old_rows, new_rows = report_rows(old), report_rows(new)
-    for name, values in new_rows.items():
-        for key in HEADLINE_KEYS:
-            before, after = old_rows.get(name, {}).get(key), values.get(key)
+    for name, row in new.items():
+        before_row = old[name].headline_numbers() if name in old else {}
+        for key, after in row.headline_numbers().items():
+            before = before_row.get(key)
             if isinstance(before, int | float) and isinstance(after, int | float):
                 changes.append(f"{name} {key} {before} -> {after} ({after - before:+.4f})")
     return changes
 
 
-def breakdowns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The per-dataset, per-horizon and per-type rows a report carries, as printable tables."""
-    tables: list[tuple[str, dict[str, Any]]] = []
-    datasets = {k: v for k, v in report.get("datasets", {}).items() if "n" in v}
-    if datasets:
-        tables.append(("per dataset", datasets))
-    horizons = {
-        f"{name} {h}": row
-        for name, d in datasets.items()
-        for h, row in d.get("horizons", {}).items()
-    }
-    if len(horizons) > len(datasets):
-        tables.append(("per dataset and horizon", horizons))
-    if "per_type" in report:
-        tables.append(("per event type", report["per_type"]))
-    return tables
+def compare_reports(old: EvalReport, new: EvalReport) -> list[str]:
+    """'classifier weighted_f1 0.7720 -> 0.8012 (+0.0292)' for every headline number both
+    reports have, in the main table and in each breakdown both have."""
+    changes = compare_rows(old.rows(), new.rows())
+    old_breakdowns = dict(old.breakdowns())
+    for title, rows in new.breakdowns():
+        changes += compare_rows(old_breakdowns.get(title, {}), rows)
+    return changes

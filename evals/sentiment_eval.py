@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+from core.eval_reports import Classification, Confusion, SentimentReport, SentimentRow
 from core.records import SentimentLabel, SentimentVote
 from core.settings import Settings
 from evals.tables import field, read_rows, sentiment_label
@@ -34,25 +34,25 @@ ANALYZERS = ("lexicon", "embedding_logreg", "classifier", "llm", "ensemble")
 ENSEMBLE_MEMBERS = ("lexicon", "classifier", "llm")
 
 
-def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    return {
-        "n": len(gold),
-        "accuracy": round(float(accuracy_score(gold, predicted)), 4),
-        "weighted_f1": round(
+def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> Classification:
+    return Classification(
+        n=len(gold),
+        accuracy=round(float(accuracy_score(gold, predicted)), 4),
+        weighted_f1=round(
             float(
                 f1_score(gold, predicted, average="weighted", labels=list(LABELS), zero_division=0)
             ),
             4,
         ),
-        "macro_f1": round(
+        macro_f1=round(
             float(f1_score(gold, predicted, average="macro", labels=list(LABELS), zero_division=0)),
             4,
         ),
-        "confusion": {
-            "labels": list(LABELS),
-            "matrix": confusion_matrix(gold, predicted, labels=list(LABELS)).tolist(),
-        },
-    }
+        confusion=Confusion(
+            labels=list(LABELS),
+            matrix=confusion_matrix(gold, predicted, labels=list(LABELS)).tolist(),
+        ),
+    )
 
 
 def held_out_indices(split: str) -> list[int]:
@@ -79,7 +79,7 @@ def evaluate_sentiment(
     llm: LLMClient | None = None,
     progress: Callable[[int, int], None] | None = None,
     split: str | None = None,
-) -> dict[str, Any]:
+) -> SentimentReport:
     rows = read_rows(data, limit, keep=held_out_indices(split) if split else None)
     texts = [str(field(r, text_field)) for r in rows]
     gold = [sentiment_label(field(r, label_field), label_map, numeric=numeric) for r in rows]
@@ -138,35 +138,33 @@ def evaluate_sentiment(
         votes["llm"] = answers
         seconds["llm"] = time.perf_counter() - started
 
-    report: dict[str, Any] = {
-        "data": str(data),
-        "split": split or "all rows",
-        "n": len(rows),
-        "analyzers": {},
-    }
+    by_analyzer: dict[str, SentimentRow] = {}
     for name, member_votes in votes.items():
         if name not in analyzers:
             continue
         predicted = [v.label if v else "neutral" for v in member_votes]
-        report["analyzers"][name] = {
-            **classification_metrics(gold, predicted),
-            "failures": sum(v is None for v in member_votes),
-            "latency_ms_per_item": round(1000 * seconds[name] / max(len(rows), 1), 2),
-        }
+        by_analyzer[name] = SentimentRow(
+            **classification_metrics(gold, predicted).model_dump(),
+            failures=sum(v is None for v in member_votes),
+            latency_ms_per_item=round(1000 * seconds[name] / max(len(rows), 1), 2),
+        )
     if "ensemble" in analyzers:
         in_graph = [n for n in ENSEMBLE_MEMBERS if n in votes]
         combined = [
             combine({n: votes[n][i] for n in in_graph if votes[n][i] is not None}, MEMBER_WEIGHTS)
             for i in range(len(rows))
         ]
-        report["analyzers"]["ensemble"] = {
-            **classification_metrics(gold, [c.label for c in combined]),
-            "mean_confidence": round(float(np.mean([c.confidence for c in combined])), 4),
-            "members": sorted(in_graph),
-        }
+        by_analyzer["ensemble"] = SentimentRow(
+            **classification_metrics(gold, [c.label for c in combined]).model_dump(),
+            mean_confidence=round(float(np.mean([c.confidence for c in combined])), 4),
+            members=sorted(in_graph),
+        )
+    report = SentimentReport(
+        data=str(data), split=split or "all rows", n=len(rows), analyzers=by_analyzer
+    )
     if "llm" in votes:
         usage = (llm or client).usage
-        report["llm_tokens_per_item"] = round(
+        report.llm_tokens_per_item = round(
             (usage.input_tokens + usage.output_tokens) / max(len(rows), 1), 1
         )
     return report

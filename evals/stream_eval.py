@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.eval_reports import PrecisionRecall, StreamReport, VerdictCounts
 from core.records import DedupVerdict, NewsItem
 from core.settings import Settings
 from evals.tables import field, read_rows
@@ -103,18 +105,18 @@ def replay_stream(
     return steps
 
 
-def stream_scores(steps: Sequence[StreamStep]) -> dict[str, Any]:
+def stream_scores(steps: Sequence[StreamStep]) -> PrecisionRecall:
     """Precision of the duplicate verdicts, and recall over the items a perfect desk drops."""
     duplicates = [s for s in steps if s.verdict.verdict == "duplicate"]
     tp = sum(s.matched_same_group for s in duplicates)
     should_drop = sum(s.group_seen_before for s in steps)
     precision = tp / len(duplicates) if duplicates else 0.0
     recall = tp / should_drop if should_drop else 0.0
-    return {
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
-    }
+    return PrecisionRecall(
+        precision=round(precision, 4),
+        recall=round(recall, 4),
+        f1=round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
+    )
 
 
 def evaluate_stream(
@@ -124,7 +126,7 @@ def evaluate_stream(
     group_field: str,
     settings: Settings,
     limit: int | None = None,
-) -> dict[str, Any]:
+) -> StreamReport:
     rows = read_rows(data, limit)
     started = time.perf_counter()
     steps = replay_stream(
@@ -134,23 +136,24 @@ def evaluate_stream(
         settings,
     )
     elapsed = time.perf_counter() - started
-    verdicts = {"duplicate": 0, "related": 0, "unique": 0}
-    for step in steps:
-        verdicts[step.verdict.verdict] += 1
-    calls_per_item = len(ANALYSIS_LLM_NODES & settings.llm_nodes)
-    skipped = verdicts["duplicate"] + (
-        verdicts["related"] if settings.gray_zone_policy == "link_stop" else 0
+    counted = Counter(step.verdict.verdict for step in steps)
+    verdicts = VerdictCounts(
+        duplicate=counted["duplicate"], related=counted["related"], unique=counted["unique"]
     )
-    return {
-        "data": str(data),
-        "n": len(rows),
-        "groups": len({str(field(r, group_field)) for r in rows}),
-        **stream_scores(steps),
-        "verdicts": verdicts,
-        "verifier_calls": sum(s.verdict.verifier_probability is not None for s in steps),
-        "llm_calls_saved": skipped * calls_per_item,
-        "threshold": settings.dedup_duplicate_threshold,
-        "unique_threshold": settings.dedup_unique_threshold,
-        "latency_ms_per_item": round(1000 * elapsed / max(len(rows), 1), 2),
-        "llm_tokens_per_item": 0,
-    }
+    calls_per_item = len(ANALYSIS_LLM_NODES & settings.llm_nodes)
+    skipped = verdicts.duplicate + (
+        verdicts.related if settings.gray_zone_policy == "link_stop" else 0
+    )
+    return StreamReport(
+        data=str(data),
+        n=len(rows),
+        groups=len({str(field(r, group_field)) for r in rows}),
+        **stream_scores(steps).model_dump(),
+        verdicts=verdicts,
+        verifier_calls=sum(s.verdict.verifier_probability is not None for s in steps),
+        llm_calls_saved=skipped * calls_per_item,
+        threshold=settings.dedup_duplicate_threshold,
+        unique_threshold=settings.dedup_unique_threshold,
+        latency_ms_per_item=round(1000 * elapsed / max(len(rows), 1), 2),
+        llm_tokens_per_item=0,
+    )

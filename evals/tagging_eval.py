@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from core.eval_reports import TaggingDataset, TaggingMiss, TaggingReport
 from core.records import NewsItem, TaggedAsset
 from evals.datasets import shared_data_dir
 from evals.events_eval import prf
@@ -129,7 +130,7 @@ def evaluate_source(
     limit: int | None = None,
     seed: int = SEED,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> TaggingDataset:
     rows = read_rows(source.data)
     items: list[tuple[str, set[str]]] = []
     for row in rows:
@@ -149,7 +150,7 @@ def evaluate_source(
     tag = tag_with_node(catalog)
     direct = [0, 0, 0]
     topics = [0, 0]  # topic-only tags confirmed / not confirmed by the gold
-    misses: list[dict[str, Any]] = []
+    misses: list[TaggingMiss] = []
     started = time.perf_counter()
     for done, (text, gold) in enumerate(items, 1):
         tagged = tag(text)
@@ -161,25 +162,24 @@ def evaluate_source(
         topics[0] += len(topical & gold)
         topics[1] += len(topical - gold)
         if found != gold and len(misses) < 15:
-            misses.append({"text": text[:160], "gold": sorted(gold), "tagged": sorted(found)})
+            misses.append(TaggingMiss(text=text[:160], gold=sorted(gold), tagged=sorted(found)))
         if progress and (done % 100 == 0 or done == len(items)):
             progress(source.name, done, len(items))
     elapsed = time.perf_counter() - started
-    scores = prf(*direct)
     with_topics = prf(direct[0] + topics[0], direct[1] + topics[1], direct[2] - topics[0])
-    return {
-        "data": str(source.data),
-        "n": len(items),
-        "eligible": eligible,
-        "gold": "cashtags" if source.gold_from_cashtags else f"column {source.symbols_field}",
-        "cashtag_mode": cashtag_mode if source.gold_from_cashtags else None,
-        **{k: scores[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn")},
-        "precision_with_topics": with_topics["precision"],
-        "recall_with_topics": with_topics["recall"],
-        "latency_ms_per_item": round(1000 * elapsed / max(len(items), 1), 3),
-        "llm_tokens_per_item": 0,
-        "misses": misses,
-    }
+    return TaggingDataset(
+        data=str(source.data),
+        n=len(items),
+        eligible=eligible,
+        gold="cashtags" if source.gold_from_cashtags else f"column {source.symbols_field}",
+        cashtag_mode=cashtag_mode if source.gold_from_cashtags else None,
+        **prf(*direct).model_dump(),
+        precision_with_topics=with_topics.precision,
+        recall_with_topics=with_topics.recall,
+        latency_ms_per_item=round(1000 * elapsed / max(len(items), 1), 3),
+        llm_tokens_per_item=0,
+        misses=misses,
+    )
 
 
 def evaluate_tagging(
@@ -189,23 +189,28 @@ def evaluate_tagging(
     seed: int = SEED,
     progress: ProgressFn | None = None,
     catalog: AssetCatalog | None = None,
-) -> dict[str, Any]:
+) -> TaggingReport:
     catalog = catalog or AssetCatalog.load()
     datasets = {
         s.name: evaluate_source(s, catalog, cashtag_mode, limit, seed, progress) for s in sources
     }
-    total = [sum(d[k] for d in datasets.values()) for k in ("tp", "fp", "fn")]
-    scores = prf(*total)
-    n = sum(d["n"] for d in datasets.values())
-    return {
-        "data": ", ".join(datasets),
-        "n": n,
-        **{k: scores[k] for k in ("precision", "recall", "f1")},
-        "latency_ms_per_item": round(
-            sum(d["latency_ms_per_item"] * d["n"] for d in datasets.values()) / max(n, 1), 3
+    scores = prf(
+        sum(d.tp for d in datasets.values()),
+        sum(d.fp for d in datasets.values()),
+        sum(d.fn for d in datasets.values()),
+    )
+    n = sum(d.n for d in datasets.values())
+    return TaggingReport(
+        data=", ".join(datasets),
+        n=n,
+        precision=scores.precision,
+        recall=scores.recall,
+        f1=scores.f1,
+        latency_ms_per_item=round(
+            sum(d.latency_ms_per_item * d.n for d in datasets.values()) / max(n, 1), 3
         ),
-        "llm_tokens_per_item": 0,
-        "path": "asset_tagging node, catalog only (no LLM)",
-        "datasets": datasets,
-        "not_evaluated": NOT_EVALUATED,
-    }
+        llm_tokens_per_item=0,
+        path="asset_tagging node, catalog only (no LLM)",
+        datasets=datasets,
+        not_evaluated=NOT_EVALUATED,
+    )

@@ -291,9 +291,10 @@ def score_held_out(
         inputs, _ = as_inputs(pairs)
         labels = labels_of(pairs)
         similarity = base_similarity(base, pairs)
+        # training.json keeps the flat record eval pairs writes with the verifier on.
         scores[name] = {
-            **pair_metrics(similarity, labels, dup_t, uniq_t),
-            **score_with_verifier(verifier, inputs, similarity, labels, dup_t, uniq_t),
+            **pair_metrics(similarity, labels, dup_t, uniq_t).model_dump(),
+            **score_with_verifier(verifier, inputs, similarity, labels, dup_t, uniq_t).model_dump(),
         }
     return scores
 
@@ -317,8 +318,8 @@ def stream_before_after(
     return {
         "n": len(stories),
         "stories": len({h.story for h in stories}),
-        "before": stream_scores(steps),
-        "after": stream_scores(after),
+        "before": stream_scores(steps).model_dump(),
+        "after": stream_scores(after).model_dump(),
         "gray_zone_items": len(pairs),
         "verifier_same": int(called_same.sum()),
         "verifier_distinct": int((probability < verifier.distinct_cut).sum()),

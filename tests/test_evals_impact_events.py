@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
+from core.eval_reports import EventsReport, ImpactReport, PrecisionRecallCounts, TaggingReport
 from core.records import NewsItem
 from core.settings import Settings
 from evals.events_eval import evaluate_events, prf, score_events, split_positions
@@ -90,9 +91,9 @@ def test_lift_is_a_ratio_of_means_with_a_seeded_interval() -> None:
     assert lift_with_ci(widen, rest, resamples=500, seed=1) == (lift, ci)  # seeded
     assert lift_with_ci(widen, [], resamples=10) == (None, None)
     report = group_report([30, 10, 50, 10], [True, False, True, False], 200, 1)
-    assert (report["n"], report["n_widen"], report["n_rest"]) == (4, 2, 2)
-    assert (report["mean_abs_move_widen"], report["mean_abs_move_rest"]) == (40.0, 10.0)
-    assert report["lift"] == 4.0
+    assert (report.n, report.n_widen, report.n_rest) == (4, 2, 2)
+    assert (report.mean_abs_move_widen, report.mean_abs_move_rest) == (40.0, 10.0)
+    assert report.lift == 4.0
 
 
 def test_real_times_line_up_with_the_real_bars(shared_data: Path) -> None:
@@ -126,26 +127,28 @@ def test_impact_runs_the_graph_on_real_posts(shared_data: Path, tmp_path: Path) 
         limit=12,
         resamples=200,
     )
-    assert set(report["datasets"]) == {"musk", "trump"}
-    musk, trump = report["datasets"]["musk"], report["datasets"]["trump"]
+    assert set(report.datasets) == {"musk", "trump"}
+    musk, trump = report.datasets["musk"], report.datasets["trump"]
     for d in (musk, trump):
-        rejected = d["verdicts"].get("rejected", 0)
-        assert d["n"] + d["skipped_no_price"] + rejected == d["n_items"] == 12
-        assert d["n_widen"] + d["n_rest"] == d["n"]
-        assert d["llm_tokens_per_item"] == 0 and d["latency_ms_per_item"] > 0
-        scored = [i for i in d["items"] if i["move_bps"][d["horizon"]] is not None]
-        widen = [i["move_bps"][d["horizon"]] for i in scored if i["widen"]]
-        rest = [i["move_bps"][d["horizon"]] for i in scored if not i["widen"]]
+        rejected = d.verdicts.get("rejected", 0)
+        assert d.n + d.skipped_no_price + rejected == d.n_items == 12
+        assert d.n_widen + d.n_rest == d.n
+        assert d.llm_tokens_per_item == 0 and d.latency_ms_per_item > 0
+        scored = [(i, move) for i in d.items if (move := i.move_bps[d.horizon]) is not None]
+        widen = [move for i, move in scored if i.widen]
+        rest = [move for i, move in scored if not i.widen]
         if widen and rest:  # the headline is the ratio of the listed moves' means
             expected = (sum(widen) / len(widen)) / (sum(rest) / len(rest))
-            assert d["lift"] == pytest.approx(expected, rel=1e-3)
+            assert d.lift == pytest.approx(expected, rel=1e-3)
         # widen means a material route that widens the priced asset
-        assert all(
-            i["route"] == "material" and i["asset_bps"] > 0 for i in d["items"] if i["widen"]
-        )
-    assert musk["horizon"] == "15m" and set(musk["horizons"]) == {"15m", "5m"}
-    assert trump["horizon"] == "close_same" and trump["skipped_no_price"] == 0
-    assert report["move_unit"].startswith("multiple") and report["n_items"] == 24
+        assert all(i.route == "material" and i.asset_bps > 0 for i in d.items if i.widen)
+    assert musk.horizon == "15m" and set(musk.horizons) == {"15m", "5m"}
+    assert trump.horizon == "close_same" and trump.skipped_no_price == 0
+    assert report.move_unit.startswith("multiple") and report.n_items == 24
+    # Pooled over two datasets: the keys that describe a single dataset are left out.
+    written = json.loads(report.to_json())
+    assert not {"horizon", "asset", "verdicts", "n_material"} & set(written)
+    assert set(written) >= {"n", "lift", "lift_ci95", "move_unit", "skipped_no_price"}
     assert not (tmp_path / "newsdesk.db").exists()  # a throwaway store, not the desk's
 
 
@@ -187,38 +190,33 @@ def test_desk_event_types_and_the_urgency_node() -> None:
 
 
 def test_precision_recall_arithmetic() -> None:
-    assert prf(3, 1, 2) == {
-        "precision": 0.75,
-        "recall": 0.6,
-        "f1": round(2 * 0.75 * 0.6 / 1.35, 4),
-        "tp": 3,
-        "fp": 1,
-        "fn": 2,
-    }
-    assert prf(0, 0, 0)["f1"] == 0.0
+    assert prf(3, 1, 2) == PrecisionRecallCounts(
+        precision=0.75, recall=0.6, f1=round(2 * 0.75 * 0.6 / 1.35, 4), tp=3, fp=1, fn=2
+    )
+    assert prf(0, 0, 0).f1 == 0.0
     gold = [{"Profit"}, {"Profit", "Dividend"}, set(), {"Debt"}]
     predicted = [{"Profit", "hack"}, {"Dividend"}, {"Turnover"}, set()]
     scores = score_events(gold, predicted, ["Profit", "Dividend", "Debt", "Turnover"])
     # any event: rows 0 and 1 hit, row 2 a false alarm, row 3 a miss ("hack" is not scored)
-    assert (scores["any_precision"], scores["any_recall"]) == (round(2 / 3, 4), round(2 / 3, 4))
+    assert (scores.any_precision, scores.any_recall) == (round(2 / 3, 4), round(2 / 3, 4))
     # per (row, type): tp Profit, Dividend; fp Turnover; fn Profit (row 1), Debt
-    assert (scores["micro_precision"], scores["micro_recall"]) == (round(2 / 3, 4), 0.5)
-    assert scores["per_type"]["Turnover"]["support"] == 0
+    assert (scores.micro_precision, scores.micro_recall) == (round(2 / 3, 4), 0.5)
+    assert scores.per_type["Turnover"].support == 0
     # macro over the three types present in the gold: Profit 0.667, Dividend 1.0, Debt 0
-    assert scores["macro_f1"] == round((round(2 / 3, 4) + 1.0 + 0.0) / 3, 4)
+    assert scores.macro_f1 == round((round(2 / 3, 4) + 1.0 + 0.0) / 3, 4)
 
 
 def test_events_eval_reports_the_held_out_part(shared_data: Path) -> None:
     report = evaluate_events(
         shared_data / "sentifm_economic_events" / "sentifm_holdin.jsonl", limit=400
     )
-    split = report["split"]
-    assert split["evaluated_on"] == "test" and split["train_rows"] + split["test_rows"] == 8943
+    split = report.split
+    assert split.evaluated_on == "test" and split.train_rows + split.test_rows == 8943
     train, test = split_positions(8943)
-    assert not set(train) & set(test) and len(test) == split["test_rows"]
-    assert report["n"] == 400 and report["llm_tokens_per_item"] == 0
-    assert report["any_f1"] > 0.55  # 0.70 on the whole test part
-    assert report["per_type"]["BuyRating"]["precision"] > 0.7
+    assert not set(train) & set(test) and len(test) == split.test_rows
+    assert report.n == 400 and report.llm_tokens_per_item == 0
+    assert report.any_f1 > 0.55  # 0.70 on the whole test part
+    assert report.per_type["BuyRating"].precision > 0.7
 
 
 # --- tagging ----------------------------------------------------------------------------
@@ -239,21 +237,23 @@ def test_tagging_on_real_tweets(shared_data: Path) -> None:
     keep = evaluate_tagging(sources, "keep", limit=80)
     for report in (bare, keep):
         # 80 sampled tweets with a catalog cashtag; the Musk set has only 74 labelled tweets.
-        assert report["n"] == 80 + 74 and report["llm_tokens_per_item"] == 0
-        assert {"precision", "recall", "f1"} <= set(report["datasets"]["twitter"])
+        assert report.n == 80 + 74 and report.llm_tokens_per_item == 0
+        assert report.datasets["twitter"].cashtag_mode is not None
+        assert report.datasets["musk"].cashtag_mode is None  # gold from a column
     # With the cashtags left in, every gold symbol is found: the trivial upper bound.
-    assert keep["datasets"]["twitter"]["recall"] == 1.0
-    assert bare["datasets"]["twitter"]["recall"] < 1.0  # "FB", "C" and "SPX" stay unnamed
-    assert bare["datasets"]["twitter"]["precision"] > 0.85
+    assert keep.datasets["twitter"].recall == 1.0
+    assert bare.datasets["twitter"].recall < 1.0  # "FB", "C" and "SPX" stay unnamed
+    assert bare.datasets["twitter"].precision > 0.85
     # Musk mostly writes "Doge", which the catalog leaves out on purpose (DOGE the department).
-    assert bare["datasets"]["musk"]["recall"] < 0.7
-    assert "cryptopanic" in bare["not_evaluated"]
+    assert bare.datasets["musk"].recall < 0.7
+    assert "cryptopanic" in bare.not_evaluated
 
 
 # --- the command line -----------------------------------------------------------------------
 
 
-def run_cli(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def run_cli(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run one eval command with --report; returns the report's path."""
     from core.settings import get_settings
     from newsdesk import cli
 
@@ -265,25 +265,163 @@ def run_cli(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert cli.main([*argv, "--report", str(report)]) == 0
     finally:
         get_settings.cache_clear()
-    return dict(json.loads(report.read_text()))
+    return report
+
+
+def keys(path: Path) -> set[str]:
+    return set(json.loads(path.read_text(encoding="utf-8")))
+
+
+# What the evals wrote before their reports became models: the JSON files keep these keys.
+EVENTS_KEYS = {
+    "data",
+    "n",
+    "with_event",
+    "any_precision",
+    "any_recall",
+    "any_f1",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "per_type",
+    "split",
+    "unscored_gold_types",
+    "latency_ms_per_item",
+    "llm_tokens_per_item",
+}
+EVENT_TYPE_KEYS = {"precision", "recall", "f1", "tp", "fp", "fn", "support"}
+TAGGING_KEYS = {
+    "data",
+    "n",
+    "precision",
+    "recall",
+    "f1",
+    "latency_ms_per_item",
+    "llm_tokens_per_item",
+    "path",
+    "datasets",
+    "not_evaluated",
+}
+TAGGING_DATASET_KEYS = {
+    "data",
+    "n",
+    "eligible",
+    "gold",
+    "cashtag_mode",
+    "precision",
+    "recall",
+    "f1",
+    "tp",
+    "fp",
+    "fn",
+    "precision_with_topics",
+    "recall_with_topics",
+    "latency_ms_per_item",
+    "llm_tokens_per_item",
+    "misses",
+}
+LIFT_KEYS = {
+    "n",
+    "n_widen",
+    "n_rest",
+    "mean_abs_move_widen",
+    "mean_abs_move_rest",
+    "lift",
+    "lift_ci95",
+    "skipped_no_price",
+}
+# One dataset: its numbers with what it says about itself, then the run's own keys.
+IMPACT_ONE_DATASET_KEYS = LIFT_KEYS | {
+    "data",
+    "horizon",
+    "asset",
+    "n_items",
+    "verdicts",
+    "n_material",
+    "latency_ms_per_item",
+    "llm_tokens_per_item",
+    "move_unit",
+    "widen_definition",
+    "material_bps",
+    "llm",
+    "bootstrap",
+    "datasets",
+}
+IMPACT_DATASET_KEYS = LIFT_KEYS | {
+    "data",
+    "horizon",
+    "asset",
+    "n_items",
+    "verdicts",
+    "n_material",
+    "latency_ms_per_item",
+    "llm_tokens_per_item",
+    "horizons",
+    "items",
+}
+IMPACT_ITEM_KEYS = {
+    "id",
+    "time",
+    "text",
+    "verdict",
+    "route",
+    "widen",
+    "asset_bps",
+    "max_bps",
+    "events",
+    "move_bps",
+}
 
 
 def test_eval_cli_events_tagging_and_impact(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    events = run_cli(["eval", "events", "--limit", "200"], tmp_path, monkeypatch)
-    assert events["n"] == 200 and events["split"]["evaluated_on"] == "test"
+    events_path = run_cli(["eval", "events", "--limit", "200"], tmp_path, monkeypatch)
+    events = EventsReport.model_validate_json(events_path.read_text(encoding="utf-8"))
+    assert events.n == 200 and events.split.evaluated_on == "test"
+    written = json.loads(events_path.read_text(encoding="utf-8"))
+    assert set(written) == EVENTS_KEYS
+    assert all(set(row) == EVENT_TYPE_KEYS for row in written["per_type"].values())
+
     first = run_cli(["eval", "tagging", "--limit", "40"], tmp_path, monkeypatch)
+    assert keys(first) == TAGGING_KEYS  # no comparison asked, no compared_with key
     old = tmp_path / "old-tagging.json"
-    old.write_text(json.dumps(first))
-    again = run_cli(
+    old.write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
+    again_path = run_cli(
         ["eval", "tagging", "--limit", "40", "--compare", str(old)], tmp_path, monkeypatch
     )
-    assert "all f1" in " ".join(again["compared_with"])
-    assert any(c.startswith("musk ") for c in again["compared_with"])  # per dataset too
-    impact = run_cli(
+    again = TaggingReport.model_validate_json(again_path.read_text(encoding="utf-8"))
+    assert "all f1" in " ".join(again.compared_with)
+    assert any(c.startswith("musk ") for c in again.compared_with)  # per dataset too
+    written = json.loads(again_path.read_text(encoding="utf-8"))
+    assert set(written) == TAGGING_KEYS | {"compared_with"}
+    assert all(set(d) == TAGGING_DATASET_KEYS for d in written["datasets"].values())
+    assert set(written["datasets"]["twitter"]["misses"][0]) == {"text", "gold", "tagged"}
+
+    impact_path = run_cli(
         ["eval", "impact", "--preset", "musk", "--limit", "6", "--horizon-minutes", "5"],
         tmp_path,
         monkeypatch,
     )
-    assert impact["horizon"] == "5m" and impact["n_items"] == 6 and impact["llm"] is False
+    impact = ImpactReport.model_validate_json(impact_path.read_text(encoding="utf-8"))
+    assert impact.horizon == "5m" and impact.n_items == 6 and impact.llm is False
+    written = json.loads(impact_path.read_text(encoding="utf-8"))
+    assert set(written) == IMPACT_ONE_DATASET_KEYS
+    assert set(written["bootstrap"]) == {"resamples", "seed", "interval"}
+    musk = written["datasets"]["musk"]
+    assert set(musk) == IMPACT_DATASET_KEYS
+    assert set(musk["horizons"]["5m"]) == LIFT_KEYS
+    assert all(set(item) == IMPACT_ITEM_KEYS for item in musk["items"])
+
+
+def test_compare_needs_a_report_of_the_same_eval(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = run_cli(["eval", "events", "--limit", "50"], tmp_path, monkeypatch)
+    old = tmp_path / "old-events.json"
+    old.write_text(events.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(SystemExit, match="not a TaggingReport"):
+        run_cli(["eval", "tagging", "--limit", "10", "--compare", str(old)], tmp_path, monkeypatch)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.eval_reports import SentimentReport
 from core.settings import get_settings
 from evals.html_report import load_reports, render, write_html
 from evals.report import compare_reports
@@ -72,11 +72,12 @@ def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     folder = tmp_path / "reports"
     (folder / "sub").mkdir(parents=True)
 
-    old = copy.deepcopy(sentiment_report())
-    old["analyzers"]["classifier"]["weighted_f1"] = 0.772
-    sentiment = sentiment_report()
-    sentiment["compared_with"] = compare_reports(old, sentiment)
-    (folder / "sentiment.json").write_text(json.dumps(sentiment), encoding="utf-8")
+    # Written as `eval sentiment --compare` writes it: through its model.
+    old = SentimentReport.model_validate(sentiment_report())
+    old.analyzers["classifier"].weighted_f1 = 0.772
+    sentiment = SentimentReport.model_validate(sentiment_report())
+    sentiment.compared_with = compare_reports(old, sentiment)
+    (folder / "sentiment.json").write_text(sentiment.to_json(), encoding="utf-8")
 
     plot_bytes = write_png(folder / "pairs_scatter.png")
     pairs = {

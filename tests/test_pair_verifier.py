@@ -76,7 +76,7 @@ def test_verifier_separates_gray_zone_pairs_cosine_cannot(
     metrics = verifier_metrics(
         similarity, probability, labels, 0.75, 0.5, verifier.same_cut, verifier.distinct_cut
     )
-    assert metrics["muddy_middle_after_verifier"] < gray.mean()
+    assert metrics.muddy_middle_after_verifier < gray.mean()
 
 
 # Headlines of held-out stories of the story clusters (public domain), in no training story. The
@@ -188,11 +188,11 @@ def test_verifier_metrics_follow_the_desk_order() -> None:
     probability = np.array([0.5, 0.5, 0.95, 0.95, 0.02, 0.5, 0.99, 0.99])
     labels = np.array([1, 0, 1, 1, 0, 1, 1, 0])
     m = verifier_metrics(similarity, probability, labels, 0.75, 0.5, 0.9, 0.05)
-    assert m["verifier_call_share"] == 0.5  # four of eight pairs in the gray zone
-    assert m["muddy_middle_after_verifier"] == 0.125  # only the p=0.5 one stays undecided
+    assert m.verifier_call_share == 0.5  # four of eight pairs in the gray zone
+    assert m.muddy_middle_after_verifier == 0.125  # only the p=0.5 one stays undecided
     # Duplicates called: two by cosine (one wrong), two by the verifier.
-    assert m["desk_precision"] == 0.75
-    assert m["desk_recall"] == pytest.approx(3 / 5, abs=1e-4)
+    assert m.desk_precision == 0.75
+    assert m.desk_recall == pytest.approx(3 / 5, abs=1e-4)
 
 
 def test_a_short_training_run_learns_pairs(shared_data: Path, tmp_path: Path) -> None:
