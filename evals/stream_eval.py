@@ -21,15 +21,11 @@ from core.settings import Settings
 from evals.tables import field, read_rows
 from graph.deps import build_deps
 from graph.nodes.dedup import make_dedup
+from graph.state import ANALYSIS_NODES
 from tools.text import content_hash
 
-ANALYSIS_LLM_NODES = {
-    "asset_tagging",
-    "urgency",
-    "sentiment",
-    "impact_reasoning",
-    "spread_recommendation",
-}
+# The nodes a copy skips that may ask the LLM: the fan-out, then the two that follow it.
+ANALYSIS_LLM_NODES = {*ANALYSIS_NODES, "impact_reasoning", "spread_recommendation"}
 
 
 def parse_time(value: Any) -> datetime:
