@@ -333,8 +333,8 @@ LIFT_KEYS = {
     "lift_ci95",
     "skipped_no_price",
 }
-# One dataset: its numbers with what it says about itself, then the run's own keys.
-IMPACT_ONE_DATASET_KEYS = LIFT_KEYS | {
+# What a dataset's row says about itself, beside its lift numbers.
+IMPACT_DATASET_OWN_KEYS = LIFT_KEYS | {
     "data",
     "horizon",
     "asset",
@@ -343,6 +343,9 @@ IMPACT_ONE_DATASET_KEYS = LIFT_KEYS | {
     "n_material",
     "latency_ms_per_item",
     "llm_tokens_per_item",
+}
+# One dataset: its numbers with what it says about itself, then the run's own keys.
+IMPACT_ONE_DATASET_KEYS = IMPACT_DATASET_OWN_KEYS | {
     "move_unit",
     "widen_definition",
     "material_bps",
@@ -350,18 +353,7 @@ IMPACT_ONE_DATASET_KEYS = LIFT_KEYS | {
     "bootstrap",
     "datasets",
 }
-IMPACT_DATASET_KEYS = LIFT_KEYS | {
-    "data",
-    "horizon",
-    "asset",
-    "n_items",
-    "verdicts",
-    "n_material",
-    "latency_ms_per_item",
-    "llm_tokens_per_item",
-    "horizons",
-    "items",
-}
+IMPACT_DATASET_KEYS = IMPACT_DATASET_OWN_KEYS | {"horizons", "items"}
 IMPACT_ITEM_KEYS = {
     "id",
     "time",
