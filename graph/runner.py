@@ -31,6 +31,7 @@ from graph.news_graph import build_news_graph
 from graph.state import thread_id_for
 from tools.checkpoints import open_checkpointer
 from tools.llm import LLMClient
+from tools.metrics import REJECTED, VERDICTS
 from tools.spread_policy import within_bounds
 
 log = logging.getLogger("newsdesk.run")
@@ -53,6 +54,7 @@ class Runner:
             self.deps.store.save_rejection(
                 record.source_file, record.line_no, record.reason, record.raw_excerpt
             )
+            REJECTED.labels("intake").inc()
             return Outcome(
                 item_id=f"line:{record.line_no}", verdict="rejected", reason=record.reason
             )
@@ -79,6 +81,7 @@ class Runner:
             log.exception("item %s failed in the graph", record.id)
             reason = f"graph error: {type(exc).__name__}: {exc}"[:500]
             self.deps.store.save_rejection(source_file, 0, reason, record.model_dump_json()[:500])
+            REJECTED.labels("graph").inc()
             return Outcome(item_id=record.id, verdict="rejected", reason=reason)
         latency = (time.perf_counter() - started) * 1000
         return self._outcome(record, state, latency, self._llm_calls() - calls_before, source_file)
@@ -89,7 +92,9 @@ class Runner:
         if state.get("item") is None or state.get("dedup") is None:
             reason = "; ".join(state.get("errors", [])) or "rejected by normalize"
             self.deps.store.save_rejection(source_file, 0, reason, item.model_dump_json()[:500])
+            REJECTED.labels("graph").inc()
             return Outcome(item_id=item.id, verdict="rejected", reason=reason, latency_ms=latency)
+        VERDICTS.labels(state["dedup"].verdict).inc()
         recs = state.get("recommendations", [])
         out_of_bounds = sum(
             not within_bounds(

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Body, FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AwareDatetime, BaseModel, Field
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from core.records import Recommendation
 from core.views import FeedEntry
 from serving.desk import Desk
+from tools.metrics import REJECTED, exposition
 from tools.sources import ItemError, parse_item
 from tools.spread_policy import adjustment_error
 
@@ -54,6 +56,10 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
         }
         return JSONResponse(body, 200 if desk.healthy else 503)
 
+    @api.get("/metrics")
+    def metrics() -> Response:
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
     @api.post("/ingest", status_code=202)
     def ingest(payload: Any = Body(...)) -> JSONResponse:  # noqa: B008 - FastAPI's idiom
         """One item (an object) or a batch (a list); each is validated on its own."""
@@ -69,6 +75,7 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
             except ItemError as exc:
                 reason = str(exc)
                 desk.store.save_rejection("ingest", index, reason, repr(record)[:500])
+                REJECTED.labels("intake").inc()
                 rejected.append({"index": index, "reason": reason})
                 continue
             if not desk.submit(item):

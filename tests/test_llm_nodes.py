@@ -16,6 +16,7 @@ from graph.nodes.sentiment import LLM_MAX_CONFIDENCE
 from tests.fake_llm import fake_llm
 from tests.test_nodes import analyse
 from tools.llm import LLMClient, LLMError
+from tools.metrics import REGISTRY
 from tools.spread_policy import within_bounds
 
 ALL_LLM_NODES = "sentiment,urgency,asset_tagging,impact_reasoning,spread_recommendation"
@@ -44,11 +45,17 @@ def llm_deps(make_deps: Callable[..., Deps], base_url: str, **overrides: Any) ->
 def test_failing_llm_falls_back_and_marks_degraded(
     make_deps: Callable[..., Deps], mode: str
 ) -> None:
+    def degraded_sentiment() -> float:
+        return REGISTRY.get_sample_value("newsdesk_degraded_total", {"node": "sentiment"}) or 0.0
+
+    degraded_before = degraded_sentiment()
     with fake_llm(mode) as server:
         deps = llm_deps(make_deps, server["base_url"])
         state = analyse(deps, INJECTION)
     assert server["requests"], "the LLM was asked"
     assert set(state["degraded"]) >= {"sentiment", "urgency", "asset_tagging"}
+    # The operator sees it too: /metrics counts the degraded runs per node.
+    assert degraded_sentiment() == degraded_before + 1
     assert state["recommendations"], "the non-LLM analyzers still produced a recommendation"
     assert set(state["sentiment"].votes) == {"classifier", "lexicon"}
     assert deps.llm is not None and deps.llm.usage.failures >= 3

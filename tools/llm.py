@@ -19,6 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
 from core.settings import LLMConfig
+from tools.metrics import LLM_TOKENS
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -121,9 +122,12 @@ class LLMClient:
 
     def _count_tokens(self, answer: BaseMessage) -> None:
         usage = getattr(answer, "usage_metadata", None) or {}
+        sent, received = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         with self._lock:
-            self.usage.input_tokens += int(usage.get("input_tokens", 0))
-            self.usage.output_tokens += int(usage.get("output_tokens", 0))
+            self.usage.input_tokens += sent
+            self.usage.output_tokens += received
+        LLM_TOKENS.labels("input").inc(sent)
+        LLM_TOKENS.labels("output").inc(received)
 
     def _count_failure(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from graph.state import NewsState
 from prompts import load_prompt, node_prompt
 from tools.llm import LLMError
+from tools.metrics import DEGRADED, NODE_SECONDS
 
 if TYPE_CHECKING:
     from graph.deps import Deps
@@ -32,8 +33,10 @@ def timed(name: str) -> Callable[[NodeFn], NodeFn]:
         def node(state: NewsState) -> dict[str, Any]:
             started = time.perf_counter()
             update = fn(state)
-            elapsed = (time.perf_counter() - started) * 1000
-            update["timings_ms"] = {**update.get("timings_ms", {}), name: round(elapsed, 2)}
+            elapsed = time.perf_counter() - started
+            NODE_SECONDS.labels(name).observe(elapsed)
+            timings = {**update.get("timings_ms", {}), name: round(elapsed * 1000, 2)}
+            update["timings_ms"] = timings
             return update
 
         node.__name__ = name
@@ -45,6 +48,7 @@ def timed(name: str) -> Callable[[NodeFn], NodeFn]:
 def fallback_note(node: str, exc: Exception) -> dict[str, Any]:
     """The state update a node adds when its LLM failed and the non-LLM analyzer answered."""
     log.warning("%s: LLM failed, using the non-LLM analyzer: %s", node, exc)
+    DEGRADED.labels(node).inc()
     return {"degraded": [node], "errors": [f"{node}: {exc}"[:500]]}
 
 
