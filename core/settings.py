@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     llm_port: int = 8765
     llm_threads: int = 2
     llm_context: int = 2048
+    # RAM for the bundled server's prompt cache (states of recent prompts); 0 turns it off.
+    llm_prompt_cache_mb: int = Field(512, ge=0)
     # Which nodes ask the LLM. The CPU default's 135M model is weak, so it only votes on
     # sentiment and writes the spread rationale; the catalog and classifiers carry the rest.
     llm_nodes: Annotated[set[str], NoDecode] = {"sentiment", "spread_recommendation"}

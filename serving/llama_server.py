@@ -51,6 +51,7 @@ class LlamaServer:
         n_threads: int = 2,
         model_alias: str = "smollm2-135m-instruct",
         log_path: Path | None = None,
+        prompt_cache_mb: int = 0,
     ) -> None:
         self.model_path = model_path or smollm2_model_path()
         self.host = host
@@ -59,6 +60,7 @@ class LlamaServer:
         self.n_threads = n_threads
         self.model_alias = model_alias
         self.log_path = log_path
+        self.prompt_cache_mb = prompt_cache_mb
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: object | None = None
 
@@ -83,6 +85,16 @@ class LlamaServer:
             str(self.n_ctx),
             "--n_threads",
             str(self.n_threads),
+            # Without a cache the server reuses only the prefix of the prompt it evaluated
+            # last; with one, it keeps the states of several recent prompts, so a story's
+            # second call finds its system text and news item even when another story's call
+            # (a second worker) came in between.
+            *(
+                ["--cache", "true", "--cache_type", "ram"]
+                + ["--cache_size", str(self.prompt_cache_mb * 2**20)]
+                if self.prompt_cache_mb
+                else []
+            ),
         ]
 
     def healthy(self) -> bool:
@@ -191,6 +203,7 @@ def llm_server(settings: Settings) -> Iterator[LlamaServer | None]:
             n_threads=settings.llm_threads,
             model_alias=settings.llm_model,
             log_path=settings.data_dir / "llama-server.log",
+            prompt_cache_mb=settings.llm_prompt_cache_mb,
         )
         server.start()
     except (OSError, RuntimeError, TimeoutError) as exc:

@@ -83,14 +83,21 @@ class LLMClient:
         return self.usage.calls
 
     def structured(
-        self, system: str, news_text: str, instruction: str, schema: type[SchemaT]
+        self,
+        system: str,
+        news_text: str,
+        instruction: str,
+        schema: type[SchemaT],
+        max_tokens: int | None = None,
     ) -> SchemaT:
-        """Ask for one JSON object of `schema`.
+        """Ask for one JSON object of `schema`, in at most `max_tokens` (never more than the
+        configured maximum).
 
         The shared part (system text, then the news item) comes first and the node's own
-        instruction last, so a prefix-caching server (SGLang RadixAttention) reuses the
-        shared prefix across the nodes that read the same item in parallel.
+        instruction last, so a prefix-caching server (SGLang RadixAttention, llama.cpp's prompt
+        cache) reuses the shared prefix across the calls that read the same item.
         """
+        limit = min(max_tokens or self.config.max_tokens, self.config.max_tokens)
         messages: list[BaseMessage] = [
             SystemMessage(content=system),
             HumanMessage(
@@ -108,7 +115,8 @@ class LLMClient:
                     raise LLMError(f"bedrock answered {type(result).__name__}")
                 return result
             answer = self._chat.bind(
-                response_format=_response_format(self.provider, schema)
+                response_format=_response_format(self.provider, schema),
+                **token_limit(self.provider, limit),
             ).invoke(messages)
             self._count_tokens(answer)
             content = answer.content if isinstance(answer.content, str) else str(answer.content)
@@ -134,6 +142,16 @@ class LLMClient:
             self.usage.failures += 1
 
 
+def token_limit(provider: str, max_tokens: int) -> dict[str, Any]:
+    """How to bound an answer's length for this provider."""
+    if provider == "openai":
+        return {"max_tokens": max_tokens}
+    # langchain-openai sends `max_completion_tokens`, which llama.cpp's server ignores: a
+    # looping answer then runs to the end of the context (seen: 1,900 tokens, 50 s).
+    # Self-hosted servers all honour the classic `max_tokens`.
+    return {"extra_body": {"max_tokens": max_tokens}}
+
+
 def build_chat_model(config: LLMConfig) -> BaseChatModel:
     if config.provider == "none":
         raise LLMError("LLM provider is 'none'")
@@ -148,12 +166,6 @@ def build_chat_model(config: LLMConfig) -> BaseChatModel:
         )
     from langchain_openai import ChatOpenAI
 
-    limit: dict[str, Any] = {"max_tokens": config.max_tokens}
-    if config.provider != "openai":
-        # langchain-openai sends `max_completion_tokens`, which llama.cpp's server ignores: a
-        # looping answer then runs to the end of the context (seen: 1,900 tokens, 50 s).
-        # Self-hosted servers all honour the classic `max_tokens`.
-        limit = {"extra_body": {"max_tokens": config.max_tokens}}
     return ChatOpenAI(
         base_url=config.base_url,
         api_key=config.api_key,
@@ -162,5 +174,5 @@ def build_chat_model(config: LLMConfig) -> BaseChatModel:
         timeout=config.timeout_s,
         # A retry doubles the wait on a dead server; the node's fallback is the retry.
         max_retries=0,
-        **limit,
+        **token_limit(config.provider, config.max_tokens),
     )

@@ -58,12 +58,15 @@ def ask_llm(
     news_text: str,
     schema: type[AnswerT],
     update: dict[str, Any],
+    answer_tokens: int | None = None,
     **prompt_values: object,
 ) -> AnswerT | None:
     """Ask the node's question when the node is configured to use the LLM.
 
-    Returns None when it is not, or when the model failed; then `update` records the call,
-    the error and the degraded node, and the caller keeps its non-LLM answer.
+    `answer_tokens` bounds this answer below the configured maximum: a small model that loops
+    inside its JSON otherwise spends the whole budget (seconds on the CPU) before failing.
+    Returns None when the node does not use the LLM, or when the model failed; then `update`
+    records the call, the error and the degraded node, and the caller keeps its non-LLM answer.
     """
     llm = deps.llm_for(node)
     if llm is None:
@@ -71,7 +74,11 @@ def ask_llm(
     update["llm_calls"] = update.get("llm_calls", 0) + 1
     try:
         return llm.structured(
-            load_prompt("system"), news_text, node_prompt(node, schema, **prompt_values), schema
+            load_prompt("system"),
+            news_text,
+            node_prompt(node, schema, **prompt_values),
+            schema,
+            max_tokens=answer_tokens,
         )
     except LLMError as exc:
         update.update(fallback_note(node, exc))

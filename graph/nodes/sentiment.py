@@ -19,6 +19,10 @@ MEMBER_WEIGHTS = {"classifier": 0.5, "llm": 0.3, "lexicon": 0.2}
 LLM_MAX_CONFIDENCE = 0.7
 
 
+# The answer is about 24 tokens; a little room, and no more (see ask_llm).
+ANSWER_TOKENS = 48
+
+
 class SentimentAnswer(BaseModel):
     label: SentimentLabel
     score: float = Field(description="number from -1 (very bearish) to 1 (very bullish)")
@@ -51,7 +55,9 @@ def make_sentiment(deps: Deps) -> NodeFn:
             "lexicon": deps.lexicon.score(body),
         }
         update: dict[str, Any] = {}
-        answer = ask_llm(deps, "sentiment", body, SentimentAnswer, update)
+        answer = ask_llm(
+            deps, "sentiment", body, SentimentAnswer, update, answer_tokens=ANSWER_TOKENS
+        )
         if answer is not None:
             votes["llm"] = clamp_answer(answer)
         return {**update, "sentiment": combine(votes, MEMBER_WEIGHTS)}

@@ -17,9 +17,11 @@ from graph.nodes._common import NodeFn, ask_llm, timed
 from graph.state import NewsState
 from tools.spread_policy import PolicyInputs, clamp, propose
 
-# A one-sentence rationale per symbol costs ~30 tokens; the largest few fit the answer budget
-# and the rest keep the policy's value.
-MAX_LLM_PROPOSALS = 4
+# Each adjustment (symbol, factor, a one-sentence rationale) costs ~45 tokens of answer, and
+# on the CPU every answer token is ~15 ms before the story can reach a trader: the LLM shades
+# the two largest proposals and the rest keep the policy's value.
+MAX_LLM_PROPOSALS = 2
+ANSWER_TOKENS_PER_PROPOSAL = 48
 
 
 class Adjustment(BaseModel):
@@ -53,15 +55,17 @@ def make_spread_recommendation(deps: Deps) -> NodeFn:
         recs = [r for r in proposals if r.widen_bps >= settings.min_widen_bps]
         update: dict[str, Any] = {}
         if recs:
+            offered = sorted(recs, key=lambda r: -r.widen_bps)[:MAX_LLM_PROPOSALS]
             answer = ask_llm(
                 deps,
                 "spread_recommendation",
                 state["item"].body,
                 SpreadAnswer,
                 update,
+                answer_tokens=16 + ANSWER_TOKENS_PER_PROPOSAL * len(offered),
                 proposals="\n".join(
                     f"{r.symbol}: {r.widen_bps:.1f} bps for {r.horizon_minutes} min"
-                    for r in sorted(recs, key=lambda r: -r.widen_bps)[:MAX_LLM_PROPOSALS]
+                    for r in offered
                 ),
                 adjust_min=settings.llm_adjust_min,
                 adjust_max=settings.llm_adjust_max,
