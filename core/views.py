@@ -182,3 +182,19 @@ class StoreCounts(View):
     stories: int = 0
     rejections: int = 0
     approvals: dict[ApprovalStatus, int] = Field(default_factory=dict)
+
+
+class RssFeedState(View):
+    """What the RSS poller keeps per feed between polls (tools/db/feeds.py)."""
+
+    url: str
+    # The validators of the last document taken in full, sent back as If-None-Match and
+    # If-Modified-Since.
+    etag: str | None = None
+    last_modified: str | None = None
+    last_polled_at: AwareDatetime | None = None
+    last_success_at: AwareDatetime | None = None
+    last_error: str | None = None
+    consecutive_errors: int = 0
+    # Item ids already handed on: a re-poll yields only entries not in here.
+    seen_ids: frozenset[str] = frozenset()

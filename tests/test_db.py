@@ -46,6 +46,8 @@ TABLES = {
     "spread_overrides",
     "feedback",
     "seen_requests",
+    "rss_feeds",
+    "rss_seen_entries",
 }
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 UNIQUE = DedupVerdict(verdict="unique", method="none")
@@ -119,7 +121,7 @@ def test_migrate_from_empty(db_url: str) -> None:
         s.migrate()  # a second upgrade is a no-op
         assert TABLES <= set(inspect(s.engine).get_table_names())
         with s.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     finally:
         s.close()
 
@@ -423,3 +425,32 @@ def test_a_request_signature_is_accepted_once(store: Store) -> None:
     assert store.first_sighting("v0=abc") is True
     assert store.first_sighting("v0=abc") is False
     assert store.first_sighting("v0=def") is True
+
+
+def test_rss_feed_state(store: Store) -> None:
+    url = "https://status.northgate.example/history.atom"
+    keep = timedelta(days=30)
+    assert store.feed_state(url).etag is None and store.feed_state(url).seen_ids == frozenset()
+
+    store.record_feed_fetch(
+        url, T0, '"v1"', "Sat, 01 Mar 2025 12:00:00 GMT", ["a", "b"], ["a", "b"], keep
+    )
+    store.record_feed_unchanged(url, T0 + timedelta(minutes=1))
+    store.record_feed_error(url, T0 + timedelta(minutes=2), "HTTP 503 Service Unavailable")
+    store.record_feed_error(url, T0 + timedelta(minutes=3), "timed out: no answer within 10 s")
+
+    state = store.feed_state(url)
+    # Failures keep the validators and the seen ids: the next poll asks for the same document.
+    assert (state.etag, state.last_modified) == ('"v1"', "Sat, 01 Mar 2025 12:00:00 GMT")
+    assert state.seen_ids == {"a", "b"}
+    assert state.last_polled_at == T0 + timedelta(minutes=3)
+    assert state.last_success_at == T0 + timedelta(minutes=1)
+    assert (state.last_error, state.consecutive_errors) == ("timed out: no answer within 10 s", 2)
+
+    # 40 days on, "a" has left the feed and is past the retention; "b" is still listed.
+    later = T0 + timedelta(days=40)
+    store.record_feed_fetch(url, later, None, None, ["c"], ["b", "c"], keep)
+    state = store.feed_state(url)
+    assert state.seen_ids == {"b", "c"}
+    assert (state.etag, state.last_error, state.consecutive_errors) == (None, None, 0)
+    assert store.feed_state("https://other.example/rss").seen_ids == frozenset()

@@ -2,7 +2,7 @@
 
 One code path for SQLite (the default, a file under data_dir) and PostgreSQL (by URL). The
 Store is one facade over its sections, each in its own module: items and dedup, analyses,
-approvals and decisions, reporting.
+approvals and decisions, reporting, RSS feed state.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from tools.db.analyses import AnalysisStore
 from tools.db.approvals import ApprovalStore
 from tools.db.engine import MIGRATIONS_DIR, StoreBase, ensure_sqlite_dir, make_engine
+from tools.db.feeds import FeedStore
 from tools.db.items import (
     MAX_EXCERPT_CHARS,
     IndexedEmbedding,
@@ -21,7 +22,7 @@ from tools.db.models import Base, UTCDateTime
 from tools.db.reporting import ReportingStore
 
 
-class Store(ItemStore, AnalysisStore, ApprovalStore, ReportingStore):
+class Store(ItemStore, AnalysisStore, ApprovalStore, ReportingStore, FeedStore):
     """The graph's only door to the database."""
 
 

@@ -243,6 +243,34 @@ class SpreadOverride(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class RssFeed(Base):
+    """Per-feed state of the RSS/Atom poller: the conditional GET validators and the last poll.
+
+    A failed poll only touches last_polled_at, last_error and consecutive_errors, so the next
+    poll asks for the same document again and nothing in it is skipped.
+    """
+
+    __tablename__ = "rss_feeds"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RssSeenEntry(Base):
+    """An entry of a feed already handed on (by its item id), so a re-poll skips it."""
+
+    __tablename__ = "rss_seen_entries"
+
+    feed_url: Mapped[str] = mapped_column(ForeignKey("rss_feeds.url"), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class Run(Base):
     __tablename__ = "runs"
 
