@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -44,6 +45,17 @@ class LLMConfig:
     temperature: float
     max_news_chars: int
     bedrock_region: str
+
+
+@dataclass(frozen=True)
+class RssConfig:
+    """How the RSS/Atom poller asks for feeds and what it keeps between polls."""
+
+    interval_s: float
+    timeout_s: float
+    max_feed_bytes: int
+    max_text_chars: int
+    seen_retention: timedelta
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,20 @@ class Settings(BaseSettings):
     material_bps: float = Field(5.0, ge=0)
     approval_expiry_minutes: float = Field(10.0, gt=0)
 
+    # --- RSS/Atom sources (tools/rss.py) ----------------------------------------------------
+    # Feeds to poll: comma-separated (or a JSON list), each a URL or name=URL; the name becomes
+    # the items' source (the feed's host otherwise).
+    rss_feeds: Annotated[list[str], NoDecode] = []
+    # Each feed is asked at most this often (longer when it answers Retry-After). An unchanged
+    # feed costs one conditional GET answered 304 with no body, so a minute is polite.
+    rss_poll_interval_s: float = Field(60.0, ge=1)
+    # For the whole answer, not per read: a feed that trickles bytes must not hold the poller.
+    rss_timeout_s: float = Field(10.0, gt=0)
+    rss_max_feed_bytes: int = Field(10_000_000, ge=10_000)
+    # A seen entry id is kept while its feed still lists it, and this long after it was first
+    # seen; an entry that drops off a feed and returns later than that comes through again.
+    rss_seen_retention_days: float = Field(30.0, gt=0)
+
     # --- Slack (Slack's own variable names for the secrets) ---------------------------------
     slack_bot_token: str = Field("", validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
     slack_signing_secret: str = Field("", validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
@@ -160,6 +186,16 @@ class Settings(BaseSettings):
         # NEWSDESK_LLM_NODES=sentiment,urgency reads better than a JSON list.
         if isinstance(value, str):
             return {part.strip() for part in value.split(",") if part.strip()}
+        return value
+
+    @field_validator("rss_feeds", mode="before")
+    @classmethod
+    def _split_feeds(cls, value: object) -> object:
+        # A JSON list for URLs that contain commas; a comma-separated list otherwise.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")
@@ -232,6 +268,16 @@ class Settings(BaseSettings):
             temperature=self.llm_temperature,
             max_news_chars=self.llm_max_news_chars,
             bedrock_region=self.bedrock_region,
+        )
+
+    @property
+    def rss_config(self) -> RssConfig:
+        return RssConfig(
+            interval_s=self.rss_poll_interval_s,
+            timeout_s=self.rss_timeout_s,
+            max_feed_bytes=self.rss_max_feed_bytes,
+            max_text_chars=self.max_text_chars,
+            seen_retention=timedelta(days=self.rss_seen_retention_days),
         )
 
     @property
