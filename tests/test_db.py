@@ -121,7 +121,7 @@ def test_migrate_from_empty(db_url: str) -> None:
         s.migrate()  # a second upgrade is a no-op
         assert TABLES <= set(inspect(s.engine).get_table_names())
         with s.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
     finally:
         s.close()
 

@@ -1,9 +1,6 @@
 """Per-feed state of the RSS/Atom poller: validators, last poll and seen entries.
 
-0007 because the durable-intake migrations take 0005 and 0006; on this branch it follows 0004,
-and the merge points down_revision at 0006.
-
-Revision ID: 0007
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-28 00:00:00
 """
@@ -13,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
+revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
