@@ -180,6 +180,28 @@ class Settings(BaseSettings):
     nats_url: str = ""
     nats_subject: str = "newsdesk.overrides"
 
+    # --- the bus between stages (tools/queues): intake -> news.in -> ... -> news.unique ------
+    # Empty: an inbox table in the desk's own database (the embedded default, durable, one
+    # machine); nats://host:4222: JetStream streams with file storage; memory://: in-process
+    # queues that a crash loses (replays and tests only).
+    bus_url: str = ""
+    # JetStream stream names are this prefix plus _IN / _UNIQUE; the subjects are below.
+    bus_stream_prefix: str = "NEWSDESK"
+    bus_intake_subject: str = "news.in"
+    bus_unique_subject: str = "news.unique"
+    # JetStream drops a message whose id (the item id) it already stored within this window.
+    bus_duplicate_window_s: float = Field(600.0, gt=0)
+    # Items accepted but not yet finished, per queue; past it intake answers 503 + Retry-After.
+    bus_max_pending: int = Field(100_000, ge=1)
+    bus_retry_after_s: int = Field(5, ge=1)
+    # A delivery not acked within ack_wait is redelivered (a consumer that died). Live
+    # consumers extend their deliveries every third of it, so a slow item is never redelivered.
+    bus_ack_wait_s: float = Field(30.0, gt=0)
+    # After this many deliveries an item that still fails is rejected with its reason.
+    bus_max_deliveries: int = Field(5, ge=1)
+    # Deliveries one consumer holds at a time.
+    bus_batch_size: int = Field(16, ge=1)
+
     @field_validator("llm_nodes", "slack_approvers", mode="before")
     @classmethod
     def _split_nodes(cls, value: object) -> object:

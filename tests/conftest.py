@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
 import uuid
@@ -34,6 +36,7 @@ HACK: dict[str, Any] = {
     "published_at": "2025-02-21T14:00:00Z",
 }
 PG_URL = os.environ.get("NEWSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+NATS_URL = os.environ.get("NEWSDESK_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -139,3 +142,77 @@ def pg_schema_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@cache
+def nats_unreachable_reason() -> str | None:
+    """Checked once per session: a JetStream-enabled NATS server at NATS_URL."""
+    import nats
+
+    async def probe() -> None:
+        connection = await nats.connect(NATS_URL, connect_timeout=3, max_reconnect_attempts=0)
+        try:
+            await connection.jetstream().account_info()
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"NATS JetStream unreachable at {NATS_URL}: {exc!r}"
+    return None
+
+
+@pytest.fixture
+def nats_bus() -> Iterator[dict[str, Any]]:
+    """Settings for a JetStream bus on streams and subjects of this test only, deleted after.
+
+    The unique prefix keeps tests (and other people's streams on the same server) apart: two
+    streams may not share a subject.
+    """
+    reason = nats_unreachable_reason()
+    if reason is not None:
+        skip_or_fail(reason)
+    tag = uuid.uuid4().hex[:10]
+    overrides = {
+        "bus_url": NATS_URL,
+        "bus_stream_prefix": f"TEST_{tag}",
+        "bus_intake_subject": f"test-{tag}.news.in",
+        "bus_unique_subject": f"test-{tag}.news.unique",
+    }
+    yield overrides
+    prefix = overrides["bus_stream_prefix"]
+    asyncio.run(delete_streams([f"{prefix}_IN", f"{prefix}_UNIQUE"]))
+
+
+async def delete_streams(names: list[str]) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    connection = await nats.connect(NATS_URL, connect_timeout=3, max_reconnect_attempts=0)
+    try:
+        js = connection.jetstream()
+        for name in names:
+            try:
+                await js.delete_stream(name)
+            except NotFoundError:
+                pass
+    finally:
+        await connection.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a `newsdesk` subprocess needs to run with exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "SLACK_"))}
+    aliases = {"slack_bot_token", "slack_signing_secret", "slack_app_token"}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if name in settings.model_fields_set or name == "data_dir":
+            if isinstance(value, set):
+                value = ",".join(sorted(value))
+            elif isinstance(value, dict):
+                value = json.dumps(value)
+            key = name.upper() if name in aliases else f"NEWSDESK_{name.upper()}"
+            env[key] = str(value)
+    env.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return env

@@ -48,6 +48,7 @@ TABLES = {
     "seen_requests",
     "rss_feeds",
     "rss_seen_entries",
+    "inbox",
 }
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 UNIQUE = DedupVerdict(verdict="unique", method="none")
@@ -121,7 +122,7 @@ def test_migrate_from_empty(db_url: str) -> None:
         s.migrate()  # a second upgrade is a no-op
         assert TABLES <= set(inspect(s.engine).get_table_names())
         with s.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
     finally:
         s.close()
 

@@ -7,11 +7,13 @@ from typing import Any, get_args
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -279,3 +281,33 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(Text)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class InboxMessage(Base):
+    """A message on the database bus (tools/queues/inbox.py): accepted, not yet finished.
+
+    The row is the durable copy: it is written before intake acknowledges and deleted only once
+    the consumer committed the item's result. (queue, message_id) is unique, so a re-send of a
+    message still waiting here is dropped.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("queue", "message_id"),
+        # Consumers claim the oldest unleased rows of one queue.
+        Index("ix_inbox_queue_seq", "queue", "seq"),
+    )
+
+    # BIGINT on PostgreSQL (a firehose wraps 2^31 in weeks); SQLite needs INTEGER for its
+    # autoincrementing rowid.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    queue: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before this time: a consumer's lease on the message (redelivered when it passes
+    # without an ack) or a nak's back-off. NULL: ready now.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
