@@ -7,6 +7,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+
 from core.records import Decision, NewsItem
 from core.settings import Settings
 from graph.runner import open_runner
@@ -35,3 +37,20 @@ def test_a_story_waiting_since_before_the_move_resumes(
         assert final["applied"] is True
         overrides = {o.asset for o in runner.deps.store.active_overrides()}
         assert {"ETH", "ETHA", "COIN"} <= overrides
+
+
+@pytest.mark.postgres
+def test_workers_starting_together_set_the_postgres_checkpointer_up_once(
+    pg_schema_url: str,
+) -> None:
+    """Pooled workers open the PostgreSQL checkpointer of a fresh database at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tools.checkpoints import open_checkpointer
+
+    def open_one(_: int) -> None:
+        with open_checkpointer(pg_schema_url) as saver:
+            assert saver.get_tuple({"configurable": {"thread_id": "none"}}) is None
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(open_one, range(3)))  # raises if any of them failed

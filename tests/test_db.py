@@ -127,6 +127,21 @@ def test_migrate_from_empty(db_url: str) -> None:
         s.close()
 
 
+def test_processes_starting_together_migrate_one_at_a_time(db_url: str) -> None:
+    """Pooled workers open the same fresh database at once; every one of them must start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [Store(db_url) for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            list(pool.map(Store.migrate, stores))  # raises if any of them failed
+        with stores[0].engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+    finally:
+        for s in stores:
+            s.close()
+
+
 def test_models_match_migration(store: Store) -> None:
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

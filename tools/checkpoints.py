@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -17,6 +19,8 @@ RECORDS_MODULE = "core.records"
 # Where the records lived before core.records: checkpoints written then name this module, which
 # still exports them.
 LEGACY_RECORDS_MODULE = "graph.state"
+# pg_advisory_lock key that serialises the PostgreSQL checkpointer's setup ("ckpt" in ASCII).
+SETUP_LOCK_KEY = 0x636B7074
 
 
 def state_serializer() -> JsonPlusSerializer:
@@ -39,6 +43,29 @@ def _psycopg_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def _try_lock(conn: Any) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK_KEY,)).fetchone()
+    return bool(row["ok"])  # the saver's connection returns rows as dicts
+
+
+@contextmanager
+def _setup_lock(conn: Any, timeout_s: float = 120.0) -> Iterator[None]:
+    """PostgresSaver.setup() one process at a time: together they race on its version table.
+
+    Polled with pg_try_advisory_lock, not waited for: setup() builds indexes CONCURRENTLY,
+    which waits for every open statement, a blocked pg_advisory_lock call included (deadlock).
+    """
+    deadline = time.monotonic() + timeout_s
+    while not _try_lock(conn):
+        if time.monotonic() > deadline:
+            raise TimeoutError("another process held the checkpointer's setup lock too long")
+        time.sleep(0.1)
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+
+
 @contextmanager
 def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
     if url.startswith("postgresql"):
@@ -46,7 +73,8 @@ def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
 
         with PostgresSaver.from_conn_string(_psycopg_url(url)) as saver:
             saver.serde = state_serializer()
-            saver.setup()
+            with _setup_lock(saver.conn):
+                saver.setup()
             yield saver
         return
     if not url.startswith("sqlite:///"):

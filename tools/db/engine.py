@@ -3,15 +3,20 @@ schema migrations."""
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# pg_advisory_xact_lock key that serialises migrations (any constant; "newsdesk" in ASCII).
+MIGRATION_LOCK_KEY = 0x6E657773646B
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -66,7 +71,11 @@ class StoreBase:
     # --- schema --------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """alembic upgrade head, without an alembic.ini."""
+        """alembic upgrade head, without an alembic.ini; one process at a time.
+
+        Workers started together on a fresh database would otherwise race to create the same
+        tables (seen: two pooled workers, one died on CREATE TABLE alembic_version).
+        """
         from alembic import command
         from alembic.config import Config
 
@@ -75,4 +84,32 @@ class StoreBase:
         config.set_main_option("path_separator", "os")
         # Config is a ConfigParser: a literal % (URL-encoded passwords) must be doubled.
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        command.upgrade(config, "head")
+        with self._migration_lock() as connection:
+            config.attributes["connection"] = connection  # env.py migrates on this one
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        """A connection inside a transaction that holds the database's migration lock."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as connection:
+                # Released when the transaction ends, committed migrations included.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                yield connection
+            return
+        database = make_url(self.url).database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        # SQLite has no advisory lock; a lock file beside the database serves the one machine
+        # that can open it.
+        with Path(f"{database}.migrate-lock").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                with self.engine.begin() as connection:
+                    yield connection
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)

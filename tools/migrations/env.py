@@ -55,6 +55,13 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = database_url()
+    # Store.migrate() hands over a connection that holds the migration lock.
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **configure_kwargs(url))
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     ensure_sqlite_dir(url)
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
