@@ -50,6 +50,7 @@ class Runner:
         return self.deps.llm.usage.calls if self.deps.llm else 0
 
     def process(self, record: NewsItem | Rejection, source_file: str = "") -> Outcome:
+        """One record through the graph; an item the graph fails on is rejected with the reason."""
         if isinstance(record, Rejection):
             self.deps.store.save_rejection(
                 record.source_file, record.line_no, record.reason, record.raw_excerpt
@@ -58,33 +59,48 @@ class Runner:
             return Outcome(
                 item_id=f"line:{record.line_no}", verdict="rejected", reason=record.reason
             )
-        calls_before = self._llm_calls()
-        started = time.perf_counter()
-        config = graph_config(record.id)
         try:
-            if self.deps.store.item_exists(record.id):
-                snapshot = self.graph.get_state(config)
-                if not snapshot.next or snapshot.interrupts:
-                    # A replay of an id we hold, finished or waiting for a trader, is a copy
-                    # by definition: no graph run, no tokens.
-                    return Outcome(
-                        item_id=record.id,
-                        verdict="duplicate",
-                        reason="id already ingested",
-                        latency_ms=(time.perf_counter() - started) * 1000,
-                    )
-                # A run that died mid-graph (a crash, a kill) continues where it stopped.
-                state = self.graph.invoke(None, config)
-            else:
-                state = self.graph.invoke({"item": record}, config)
+            return self.process_item(record, source_file)
         except Exception as exc:  # one bad item must never stop the stream
             log.exception("item %s failed in the graph", record.id)
-            reason = f"graph error: {type(exc).__name__}: {exc}"[:500]
-            self.deps.store.save_rejection(source_file, 0, reason, record.model_dump_json()[:500])
-            REJECTED.labels("graph").inc()
-            return Outcome(item_id=record.id, verdict="rejected", reason=reason)
+            return self.reject(record, f"graph error: {type(exc).__name__}: {exc}", source_file)
+
+    def reject(self, item: NewsItem, reason: str, source_file: str = "") -> Outcome:
+        """Record why an item was not analysed (it stays listed with its reason)."""
+        reason = reason[:500]
+        self.deps.store.save_rejection(source_file, 0, reason, item.model_dump_json()[:500])
+        REJECTED.labels("graph").inc()
+        return Outcome(item_id=item.id, verdict="rejected", reason=reason)
+
+    def process_item(self, item: NewsItem, source_file: str = "") -> Outcome:
+        """One item through the graph, idempotent on its id; raises what the graph raised.
+
+        Bus consumers call this directly: an error leaves the delivery unacked and it is
+        retried, and a redelivery of an item already finished (its consumer died before the ack)
+        costs one lookup.
+        """
+        calls_before = self._llm_calls()
+        started = time.perf_counter()
+        config = graph_config(item.id)
+        if self.deps.store.item_exists(item.id):
+            snapshot = self.graph.get_state(config)
+            started_here = snapshot.created_at is not None
+            if started_here and (not snapshot.next or snapshot.interrupts):
+                # A replay of an id we hold, finished or waiting for a trader, is a copy
+                # by definition: no graph run, no tokens.
+                return Outcome(
+                    item_id=item.id,
+                    verdict="duplicate",
+                    reason="id already ingested",
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                )
+            # A run that died mid-graph (a crash, a kill) continues where it stopped; an item
+            # stored by an earlier stage with no run yet starts one (dedup keeps its verdict).
+            state = self.graph.invoke(None if started_here else {"item": item}, config)
+        else:
+            state = self.graph.invoke({"item": item}, config)
         latency = (time.perf_counter() - started) * 1000
-        return self._outcome(record, state, latency, self._llm_calls() - calls_before, source_file)
+        return self._outcome(item, state, latency, self._llm_calls() - calls_before, source_file)
 
     def _outcome(
         self, item: NewsItem, state: dict[str, Any], latency: float, calls: int, source_file: str

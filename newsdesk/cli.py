@@ -167,9 +167,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from serving.http_app import create_http_app
     from serving.llama_server import llm_server
     from serving.slack_app import build_slack_app
+    from tools.queues import BusUnavailable
 
     with llm_server(settings):
-        desk = Desk(settings)
+        try:
+            desk = Desk(settings)
+        except BusUnavailable as exc:
+            console.print(f"[red]the bus is unavailable: {exc}")
+            return 2
         try:
             notifier = desk.slack_notifier
             slack_app = (
@@ -196,6 +201,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             )
         finally:
             desk.close()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from serving.analysts import run_pool, run_worker
+    from serving.llama_server import llm_server
+    from tools.queues import BusUnavailable
+
+    if args.processes < 1:
+        console.print("[red]--processes must be at least 1")
+        return 2
+    stop = threading.Event()
+    # SIGTERM (the pool, systemd, docker stop) or Ctrl-C: finish the item in hand, then exit.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.processes > 1:
+        child = [sys.executable, "-m", "newsdesk.cli", *(["-v"] if args.verbose else [])]
+        child += ["worker", "--processes", "1"]
+        bus = settings.bus_url or "the database inbox"
+        console.print(f"newsdesk worker: a pool of {args.processes} on {bus}")
+        return run_pool(settings, args.processes, child, stop)
+    with llm_server(settings):
+        try:
+            run_worker(settings, stop)
+        except BusUnavailable as exc:
+            console.print(f"[red]the bus is unavailable: {exc}")
+            return 2
     return 0
 
 
@@ -245,6 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="analyse unique stories from the bus's work queue (one of a pool)"
+    )
+    worker.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="start this many workers sharing one model server (one pool per machine)",
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     overrides = sub.add_parser("overrides", help="active spread overrides (approved widenings)")
     overrides.add_argument("--json", action="store_true")

@@ -1,32 +1,39 @@
-"""One serving process's desk: the graph, its store, the ingest worker and trader decisions.
+"""One serving process's desk: the graph, its store, the intake consumer and trader decisions.
 
 Every entry point (Slack, the ingest endpoint, the CLI) goes through this object, so the
 exactly-once rules live in one place: the approval row in the database, not this process.
+
+Accepted items go onto the bus (the database inbox by default, JetStream with a nats:// bus URL)
+before intake answers; a consumer thread takes them off in order, runs the graph and acks each
+only once its result is committed, so a crash loses nothing: the next start picks up what was
+left. Decisions lock only their own story, never the intake consumer.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from core.records import Decision, NewsItem
+from core.reports import Outcome
 from core.settings import Settings
 from core.views import ApprovalView
-from graph.runner import Outcome, open_runner
+from graph.runner import open_runner
+from serving.analysts import Analyst, ThreadLocks
+from tools.queues import consumer_for, item_message, open_bus
 from tools.slack import SlackNotifier
 
 log = logging.getLogger("newsdesk.desk")
 
-# Items accepted but not yet analysed, held in memory: past this, /ingest answers 503.
-MAX_QUEUED = 10_000
-
 DecisionOutcome = Literal["applied", "already_decided", "expired", "unknown_item"]
+STOP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,27 +53,38 @@ class Desk:
         self.slack_notifier = (
             self.deps.notifier if isinstance(self.deps.notifier, SlackNotifier) else None
         )
-        # Items go through the graph one at a time: dedup must see each verdict before the next.
-        self._inbox: queue.Queue[NewsItem | None] = queue.Queue(maxsize=MAX_QUEUED)
-        self._graph_lock = threading.Lock()
-        self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
-        self._worker.start()
+        try:
+            self.bus = open_bus(settings)
+        except BaseException:
+            self._stack.close()
+            raise
+        self._stack.callback(self.bus.close)  # closed before the runner: LIFO
+        self.intake = self.bus.queue("in")
+        self.locks = ThreadLocks()
         self.outcomes: deque[Outcome] = deque(maxlen=1_000)  # the latest, for inspection
+        analyst = Analyst(self.runner, self.locks, "ingest", self.outcomes)
+        # One consumer: dedup must see each verdict before the next item (batch_size only sets
+        # how many deliveries it holds at a time).
+        consumer = consumer_for(settings, self.intake, analyst.handle, analyst.give_up)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(
+            target=consumer.run, args=(self._stop,), name="intake-consumer", daemon=True
+        )
+        self._worker.start()
 
     def close(self) -> None:
-        self._inbox.put(None)
-        self._worker.join(timeout=30)
+        self._stop.set()
+        self._worker.join(timeout=STOP_TIMEOUT_S)
         # Wait for a decision being applied right now (a Slack lazy listener) to finish.
-        with self._graph_lock:
-            self._stack.close()
+        self.locks.wait_idle(STOP_TIMEOUT_S)
+        self._stack.close()
 
-    def submit(self, item: NewsItem) -> bool:
-        """Queue an item for the graph; False when the queue is full (the caller says 503)."""
-        try:
-            self._inbox.put_nowait(item)
-        except queue.Full:
-            return False
-        return True
+    def submit(self, items: Sequence[NewsItem]) -> int:
+        """Put items on the bus; returns once they are durable (how many were new).
+
+        Raises QueueFull (the caller answers 503 + Retry-After) or BusUnavailable.
+        """
+        return self.intake.publish([item_message(item) for item in items])
 
     @property
     def healthy(self) -> bool:
@@ -74,31 +92,17 @@ class Desk:
 
     @property
     def queued(self) -> int:
-        return self._inbox.qsize()
+        """Items accepted and not finished yet (waiting plus in the graph)."""
+        return self.intake.depth()
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
-        """Block until every submitted item went through the graph (tests, shutdown)."""
-        done = threading.Event()
-
-        def waiter() -> None:
-            self._inbox.join()
-            done.set()
-
-        threading.Thread(target=waiter, daemon=True).start()
-        return done.wait(timeout_s)
-
-    def _work(self) -> None:
-        while True:
-            item = self._inbox.get()
-            try:
-                if item is None:
-                    return
-                with self._graph_lock:
-                    self.outcomes.append(self.runner.process(item, "ingest"))
-            except Exception:  # the worker must outlive any one item (a database blip, say)
-                log.exception("ingest worker: item %s failed", getattr(item, "id", "?"))
-            finally:
-                self._inbox.task_done()
+        """Block until every accepted item went through the graph (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self.queued:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def adjust_bounds(self, item_id: str) -> dict[str, tuple[float, int, int]]:
         """Per asset of the story: (max bps, min horizon, max horizon) a trader may set."""
@@ -138,7 +142,7 @@ class Desk:
             note=note,
             adjustments=adjustments or {},
         )
-        with self._graph_lock:
+        with self.locks.hold(item_id):
             self.runner.resume(item_id, decision)
         after = self.store.get_approval(item_id)
         if after is None or after.pending:

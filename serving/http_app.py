@@ -6,6 +6,7 @@ deciding there needs an id from NEWSDESK_SLACK_APPROVERS, like a Slack click doe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,12 @@ from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
 
-from core.records import Recommendation
+from core.records import NewsItem, Recommendation
+from core.settings import Settings
 from core.views import FeedEntry
 from serving.desk import Desk
 from tools.metrics import REJECTED, exposition
+from tools.queues import BusUnavailable, QueueFull
 from tools.sources import ItemError, parse_item
 from tools.spread_policy import adjustment_error
 
@@ -42,19 +45,40 @@ class WebDecision(BaseModel):
     adjustments: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
+def intake_item(record: Any, settings: Settings) -> NewsItem:
+    """One record of an ingest request as an item, or ItemError with the reason it is refused.
+
+    The same rules as a replay file's line: a record larger than max_line_bytes (as JSON) is
+    refused whole; a long title or text is cut to max_text_chars and marked truncated.
+    """
+    if not isinstance(record, dict):
+        raise ItemError(f"item must be a JSON object, got {type(record).__name__}")
+    size = len(json.dumps(record, default=str))
+    if size > settings.max_line_bytes:
+        raise ItemError(
+            f"item is {size} bytes as JSON, longer than max_line_bytes={settings.max_line_bytes}"
+        )
+    return parse_item(record, settings.max_text_chars)
+
+
 def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
     api = FastAPI(title="newsdesk", docs_url="/docs")
 
     @api.get("/healthz")
     def healthz() -> JSONResponse:
         counts = desk.store.counts()
+        try:
+            queued: int | None = desk.queued
+        except BusUnavailable:
+            queued = None
+        ok = desk.healthy and queued is not None
         body = {
-            "ok": desk.healthy,
-            "queued": desk.queued,
+            "ok": ok,
+            "queued": queued,
             "pending_approvals": counts.approvals.get("pending", 0),
             "items": counts.items,
         }
-        return JSONResponse(body, 200 if desk.healthy else 503)
+        return JSONResponse(body, 200 if ok else 503)
 
     @api.get("/metrics")
     def metrics() -> Response:
@@ -62,26 +86,36 @@ def create_http_app(desk: Desk, slack_app: App | None) -> FastAPI:
 
     @api.post("/ingest", status_code=202)
     def ingest(payload: Any = Body(...)) -> JSONResponse:  # noqa: B008 - FastAPI's idiom
-        """One item (an object) or a batch (a list); each is validated on its own."""
+        """One item (an object) or a batch (a list); each is validated on its own.
+
+        202 means every accepted item is durable on the bus. A full or unreachable bus answers
+        503 with Retry-After; resending the whole batch is safe, because the bus drops ids it
+        already holds (a JetStream stream filled by a concurrent publisher may have taken part
+        of it).
+        """
         records = payload if isinstance(payload, list) else [payload]
         if len(records) > MAX_BATCH:
             return JSONResponse({"error": f"at most {MAX_BATCH} items per request"}, 413)
-        accepted, rejected = [], []
+        items: list[NewsItem] = []
+        rejected: list[dict[str, Any]] = []
         for index, record in enumerate(records):
             try:
-                if not isinstance(record, dict):
-                    raise ItemError(f"item must be a JSON object, got {type(record).__name__}")
-                item = parse_item(record, desk.settings.max_text_chars)
+                item = intake_item(record, desk.settings)
             except ItemError as exc:
                 reason = str(exc)
                 desk.store.save_rejection("ingest", index, reason, repr(record)[:500])
                 REJECTED.labels("intake").inc()
                 rejected.append({"index": index, "reason": reason})
                 continue
-            if not desk.submit(item):
-                rejected.append({"index": index, "reason": "queue full, retry later"})
-                continue
-            accepted.append(item.id)
+            items.append(item)
+        if items:
+            try:
+                desk.submit(items)
+            except (QueueFull, BusUnavailable) as exc:
+                body = {"error": f"not accepted, retry later: {exc}", "rejected": rejected}
+                retry_after = str(desk.settings.bus_retry_after_s)
+                return JSONResponse(body, 503, headers={"Retry-After": retry_after})
+        accepted = [item.id for item in items]
         status = 202 if accepted or not rejected else 400
         return JSONResponse({"accepted": accepted, "rejected": rejected}, status)
 

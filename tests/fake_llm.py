@@ -8,8 +8,9 @@ HTTP, so the whole langchain-openai client path is exercised.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -58,3 +59,40 @@ def fake_llm(mode: str, answer: dict[str, Any] | None = None) -> Iterator[dict[s
     with serving(Handler) as url:
         seen["base_url"] = f"{url}/v1"
         yield seen
+
+
+@contextmanager
+def gated_llm(holds: Callable[[str], bool] = lambda body: True) -> Iterator[dict[str, Any]]:
+    """An endpoint that keeps the requests `holds` picks (by their raw body) waiting.
+
+    A held request waits until state["gate"] is set (60 s at most); every other request, and
+    every request once the gate is open, gets a non-JSON answer at once (the node falls back).
+    state["held"] is set when the first request is held: the caller's graph is then inside
+    that item, mid-node, for as long as the test likes.
+    """
+    state: dict[str, Any] = {
+        "requests": [],
+        "held_bodies": [],
+        "held": threading.Event(),
+        "gate": threading.Event(),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            state["requests"].append(body)
+            if holds(body) and not state["gate"].is_set():
+                state["held_bodies"].append(body)
+                state["held"].set()
+                state["gate"].wait(60)
+            reply_json(self, _completion("Sure! I think it is bullish :)"))
+
+    with serving(Handler) as url:
+        state["base_url"] = f"{url}/v1"
+        try:
+            yield state
+        finally:
+            state["gate"].set()  # let a held request go before the server shuts down
