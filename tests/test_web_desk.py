@@ -55,8 +55,7 @@ def test_approve_a_story_on_the_web_desk(served_desk: tuple[Desk, str]) -> None:
     from playwright.sync_api import sync_playwright
 
     desk, url = served_desk
-    desk.submit(desk_item(HACK))
-    desk.submit(desk_item(QUIET))
+    desk.submit([desk_item(HACK), desk_item(QUIET)])
     assert desk.wait_idle(60)
 
     with sync_playwright() as playwright:
@@ -113,7 +112,7 @@ def test_web_decisions_check_the_approver_and_the_bounds(
 
     desk = Desk(make_settings(slack_approvers={TRADER}))
     try:
-        desk.submit(desk_item(HACK))
+        desk.submit([desk_item(HACK)])
         assert desk.wait_idle(60)
         http = TestClient(create_http_app(desk, None))
         assert http.get("/desk").status_code == 200
