@@ -69,6 +69,12 @@ class Deps:
             return None
         return self._load("verifier", lambda: get_pair_verifier(self.settings.dedup_verifier_model))
 
+    def load_models(self) -> None:
+        """Load now what the graph would load on its first item (a worker, before it pulls)."""
+        self.index()  # the embedder with it
+        self.classifier()
+        self.verifier()
+
     def llm_for(self, node: str) -> LLMClient | None:
         """The LLM client when this node is configured to use it, else None."""
         if self.llm is not None and self.settings.llm_enabled_for(node):

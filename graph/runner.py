@@ -141,10 +141,13 @@ class Runner:
         """
         approval = self.deps.store.get_approval(item_id)
         thread_id = approval.thread_id if approval else thread_id_for(item_id)
-        return self.graph.invoke(
-            Command(resume=decision.model_dump(mode="json")),
-            {"configurable": {"thread_id": thread_id}},
-        )
+        # Waits while a consumer in any process is working on this story (a redelivery of it):
+        # a decision serialises with work on its own thread, and with nothing else.
+        with self.deps.store.exclusively(thread_id, wait=True):
+            return self.graph.invoke(
+                Command(resume=decision.model_dump(mode="json")),
+                {"configurable": {"thread_id": thread_id}},
+            )
 
 
 @contextmanager

@@ -27,8 +27,9 @@ from pydantic import ValidationError
 from core.reports import Outcome
 from core.settings import Settings
 from graph.runner import Runner, open_runner
+from graph.state import thread_id_for
 from serving.llama_server import LlamaServer, llm_server
-from tools.queues import Delivery, QueueName, consumer_for, item_of, open_bus
+from tools.queues import Busy, Delivery, QueueName, consumer_for, item_of, open_bus
 
 log = logging.getLogger("newsdesk.worker")
 
@@ -94,7 +95,13 @@ class Analyst:
             # Not an item at all: retrying cannot help. Recorded, then acked by the consumer.
             self.give_up(delivery, f"not a news item: {exc}")
             return
-        with self.locks.hold(item.id):
+        store = self.runner.deps.store
+        with (
+            self.locks.hold(item.id),
+            store.exclusively(thread_id_for(item.id), wait=False) as ours,
+        ):
+            if not ours:
+                raise Busy("another process is working on it")
             outcome = self.runner.process_item(item, self.source)
         self.outcomes.append(outcome)
         log.info(
@@ -116,6 +123,8 @@ class Analyst:
 def run_worker(settings: Settings, stop: threading.Event, queue: QueueName = "unique") -> None:
     """Consume `queue` until `stop` is set, running the per-item graph on each delivery."""
     with open_runner(settings) as runner:
+        # Models load before the first pull, not inside its ack wait.
+        runner.deps.load_models()
         bus = open_bus(settings)
         try:
             analyst = Analyst(runner, ThreadLocks(), f"worker:{queue}")

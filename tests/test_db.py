@@ -142,6 +142,22 @@ def test_processes_starting_together_migrate_one_at_a_time(db_url: str) -> None:
             s.close()
 
 
+def test_a_story_is_worked_on_by_one_process_at_a_time(db_url: str, store: Store) -> None:
+    other = Store(db_url)  # another process's store: its own connections
+    try:
+        with store.exclusively("news-a", wait=False) as first:
+            assert first
+            with other.exclusively("news-a", wait=False) as second:
+                # PostgreSQL: held elsewhere. SQLite (one machine): always granted.
+                assert second is (store.engine.dialect.name != "postgresql")
+            with other.exclusively("news-b", wait=False) as unrelated:
+                assert unrelated
+        with other.exclusively("news-a", wait=False) as after:
+            assert after
+    finally:
+        other.close()
+
+
 def test_models_match_migration(store: Store) -> None:
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

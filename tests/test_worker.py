@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +19,13 @@ from sqlalchemy import func, select
 from core.records import Decision, NewsItem
 from core.settings import Settings
 from graph.runner import open_runner
-from serving.analysts import child_env
+from serving.analysts import Analyst, ThreadLocks, child_env
 from tests.conftest import HACK, settings_env
 from tests.fake_llm import gated_llm
 from tests.processes import newsdesk, wait_until
 from tools.db import Store
 from tools.db.models import Analysis
-from tools.queues import item_message, open_bus
+from tools.queues import consumer_for, item_message, open_bus
 
 pytestmark = pytest.mark.postgres
 
@@ -192,6 +194,41 @@ def test_a_worker_killed_mid_item_loses_nothing_and_posts_nothing_twice(
             assert len(store.decisions_for(killed_item)) == 1
         finally:
             store.close()
+
+
+def test_a_redelivered_story_waits_while_another_process_works_on_it(
+    make_settings: Callable[..., Settings], pg_schema_url: str
+) -> None:
+    """A consumer that stalled past its ack wait still holds its story's lock: the redelivery
+    steps back (Busy, nak'ed for later) instead of running the same graph thread twice."""
+    settings = make_settings(
+        database_url=pg_schema_url, bus_url="memory://", dedup_verifier="none", bus_ack_wait_s=0.5
+    )
+    elsewhere = Store(pg_schema_url)  # the stalled process
+    bus = open_bus(settings)
+    queue = bus.queue("unique")
+    stop = threading.Event()
+    try:
+        with open_runner(settings) as runner:
+            analyst = Analyst(runner, ThreadLocks(), "worker:unique")
+            consumer = consumer_for(settings, queue, analyst.handle, analyst.give_up)
+            queue.publish([item_message(NewsItem.model_validate(HACK))])
+            thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+            with elsewhere.exclusively("news-hack-1", wait=False) as held:
+                assert held
+                thread.start()
+                time.sleep(2.0)
+                assert not analyst.outcomes and not runner.deps.store.item_exists("hack-1")
+                assert queue.depth() == 1
+            wait_until(lambda: queue.depth() == 0, 60, "the story to be finished")
+            stop.set()
+            thread.join(10)
+            [outcome] = analyst.outcomes
+            assert outcome.item_id == "hack-1" and outcome.pending_approval
+    finally:
+        stop.set()
+        bus.close()
+        elsewhere.close()
 
 
 def test_a_pools_workers_use_its_model_server_and_split_the_cores(

@@ -2,7 +2,7 @@
 
 One code path for SQLite (the default, a file under data_dir) and PostgreSQL (by URL). The
 Store is one facade over its sections, each in its own module: items and dedup, analyses,
-approvals and decisions, reporting, RSS feed state.
+approvals and decisions, reporting, RSS feed state, cross-process locks.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from tools.db.items import (
     decode_embedding,
     encode_embedding,
 )
+from tools.db.locks import LockStore
 from tools.db.models import Base, UTCDateTime
 from tools.db.reporting import ReportingStore
 
 
-class Store(ItemStore, AnalysisStore, ApprovalStore, ReportingStore, FeedStore):
+class Store(ItemStore, AnalysisStore, ApprovalStore, ReportingStore, FeedStore, LockStore):
     """The graph's only door to the database."""
 
 

@@ -7,6 +7,7 @@ from tools.queues.base import (
     QUEUE_NAMES,
     Bus,
     BusUnavailable,
+    Busy,
     Delivery,
     Message,
     QueueFull,
@@ -62,6 +63,7 @@ def consumer_for(
 __all__ = [
     "QUEUE_NAMES",
     "Bus",
+    "Busy",
     "BusUnavailable",
     "Consumer",
     "Delivery",

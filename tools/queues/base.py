@@ -30,6 +30,14 @@ class BusUnavailable(Exception):
     """The bus could not be reached or did not confirm; the caller should retry later."""
 
 
+class Busy(Exception):
+    """Raised by a handler: another consumer is working on this item right now.
+
+    Not a failure: the delivery goes back for later, when the other one has acked it (and the
+    message is gone) or has died (and this delivery does the work).
+    """
+
+
 @dataclass(frozen=True)
 class Message:
     id: str

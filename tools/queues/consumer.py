@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from tools.queues.base import BusUnavailable, Delivery, WorkQueue
+from tools.queues.base import BusUnavailable, Busy, Delivery, WorkQueue
 
 log = logging.getLogger("newsdesk.bus")
 
@@ -44,6 +44,7 @@ class Consumer:
         self.give_up = give_up
         self.batch_size = batch_size
         self.max_deliveries = max_deliveries
+        self.ack_wait_s = ack_wait_s
         self.heartbeat_s = ack_wait_s / 3
         self._held: list[Delivery] = []
         self._held_lock = threading.Lock()
@@ -84,6 +85,10 @@ class Consumer:
             return
         try:
             self.handle(delivery)
+        except Busy as exc:
+            log.info("%s: %s; back in %.0fs", delivery.id, exc, self.ack_wait_s)
+            self._settle(lambda d: self.queue.nak(d, self.ack_wait_s), delivery)
+            return
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:500]
             if delivery.attempt >= self.max_deliveries:
@@ -91,7 +96,7 @@ class Consumer:
                 self._give_up(delivery, f"failed {delivery.attempt} times, last: {reason}")
             else:
                 log.warning("%s failed (delivery %d): %s", delivery.id, delivery.attempt, reason)
-                backoff = min(2.0**delivery.attempt, MAX_BACKOFF_S)
+                backoff = min(2.0 ** (delivery.attempt - 1), MAX_BACKOFF_S)
                 self._settle(lambda d: self.queue.nak(d, backoff), delivery)
             return
         self._settle(self.queue.ack, delivery)
