@@ -117,6 +117,24 @@ def test_extending_a_slow_delivery_keeps_it_from_others(
 
 
 @pytest.mark.parametrize("open_queue", ALL, indirect=True)
+def test_a_pull_returns_what_is_ready_without_waiting_for_a_full_batch(
+    open_queue: Callable[..., WorkQueue],
+) -> None:
+    """A trickle of items must not wait out the pull timeout for a batch that never fills."""
+    queue = open_queue()
+    queue.publish(messages("a"))
+    started = time.monotonic()
+    [a] = queue.pull(16, 3.0)
+    assert time.monotonic() - started < 1.0
+    threading.Timer(0.3, queue.publish, args=(messages("b"),)).start()
+    started = time.monotonic()
+    [b] = queue.pull(16, 3.0)  # waits for work, and returns as soon as some arrives
+    assert 0.2 < time.monotonic() - started < 1.5
+    queue.ack(a)
+    queue.ack(b)
+
+
+@pytest.mark.parametrize("open_queue", ALL, indirect=True)
 def test_a_full_queue_refuses_the_whole_batch(open_queue: Callable[..., WorkQueue]) -> None:
     queue = open_queue(bus_max_pending=3)
     queue.publish(messages("a", "b"))
