@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from core.records import Decision, NewsItem
+from core.records import Decision, NewsItem, Rejection
 from core.reports import Outcome
 from core.settings import Settings
 from core.views import ApprovalView
 from graph.runner import open_runner
 from serving.analysts import Analyst, ThreadLocks
+from tools.metrics import REJECTED
 from tools.queues import consumer_for, item_message, open_bus
+from tools.rss import Feed, poll_forever
 from tools.slack import SlackNotifier
 
 log = logging.getLogger("newsdesk.desk")
@@ -45,6 +47,8 @@ class DecisionResult:
 class Desk:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # A malformed feed spec stops the start here, before anything is opened.
+        feeds = [Feed.parse(spec) for spec in settings.rss_feeds]
         self._stack = ExitStack()
         self.runner = self._stack.enter_context(open_runner(settings))
         self.deps = self.runner.deps
@@ -71,13 +75,40 @@ class Desk:
             target=consumer.run, args=(self._stop,), name="intake-consumer", daemon=True
         )
         self._worker.start()
+        # RSS/Atom feeds are one more source into the same durable intake.
+        self._poller = threading.Thread(
+            target=poll_forever,
+            args=(feeds, self.store, settings.rss_config, self.take_records, self._stop),
+            name="rss-poller",
+            daemon=True,
+        )
+        if feeds:
+            self._poller.start()
 
     def close(self) -> None:
         self._stop.set()
+        if self._poller.is_alive():
+            self._poller.join(timeout=STOP_TIMEOUT_S)
         self._worker.join(timeout=STOP_TIMEOUT_S)
         # Wait for a decision being applied right now (a Slack lazy listener) to finish.
         self.locks.wait_idle(STOP_TIMEOUT_S)
         self._stack.close()
+
+    def take_records(self, records: Sequence[NewsItem | Rejection]) -> None:
+        """A source's records: items onto the bus, rejections into the store with their reason.
+
+        Raises like submit (QueueFull, BusUnavailable): the RSS poller then keeps the feed's
+        state as it was and hands the same entries on at its next poll.
+        """
+        for record in records:
+            if isinstance(record, Rejection):
+                self.store.save_rejection(
+                    record.source_file, record.line_no, record.reason, record.raw_excerpt
+                )
+                REJECTED.labels("intake").inc()
+        items = [record for record in records if isinstance(record, NewsItem)]
+        if items:
+            self.submit(items)
 
     def submit(self, items: Sequence[NewsItem]) -> int:
         """Put items on the bus; returns once they are durable (how many were new).
